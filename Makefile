@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: install run test serve lint format bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Development server with demo data on http://127.0.0.1:$(PORT)
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## The whole test suite (PostgreSQL and Chromium when available; required with CI=true)
+test: install
+	bin/test
+
+## Production-like: gunicorn + whitenoise with DEBUG off, on http://127.0.0.1:$(PORT)
+serve: install
+	mkdir -p var
+	test -s var/serve-secret-key || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > var/serve-secret-key
+	DEBUG=False SECRET_KEY="$$(cat var/serve-secret-key)" ALLOWED_HOSTS=127.0.0.1,localhost \
+	  SECURE_SSL_REDIRECT=False SESSION_COOKIE_SECURE=False CSRF_COOKIE_SECURE=False \
+	  sh -c '$(BIN)/python manage.py migrate --noinput && \
+	         $(BIN)/python manage.py collectstatic --noinput -v0 && \
+	         $(BIN)/gunicorn resolutionflow.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -'
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var/staticfiles

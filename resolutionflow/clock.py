@@ -1,0 +1,18 @@
+"""The one source of "now" for everything that records time.
+
+Services and model defaults read the time through `now()`; tests swap the
+implementation (the `clock` fixture in conftest.py) to control it exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from django.utils import timezone
+
+_source: Callable[[], datetime] = timezone.now
+
+
+def now() -> datetime:
+    return _source()

@@ -1,0 +1,296 @@
+"""Troubleshooting sessions, their timed decisions and outcomes (SPEC §3).
+
+Writes go through `sessions.services`, which keeps the timing rules; the
+models hold the invariants the database can enforce itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from resolutionflow import clock
+from trees.models import Choice, Node, Tree, TreeVersion
+
+
+class OutcomeQuerySet(models.QuerySet):
+    def active(self) -> OutcomeQuerySet:
+        return self.filter(is_active=True)
+
+
+class Outcome(models.Model):
+    class Kind(models.TextChoices):
+        SUCCESS = "success", "Success"
+        PARTIAL = "partial", "Partial"
+        FAILURE = "failure", "Failure"
+        NEUTRAL = "neutral", "Neutral"
+
+    BUILTIN_CODES = (
+        "resolved",
+        "escalated",
+        "workaround",
+        "unresolved",
+        "cancelled",
+        "resolved_externally",
+    )
+
+    code = models.SlugField(max_length=20, unique=True)
+    label = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    colour = models.CharField(
+        max_length=7, default="#64748b", help_text="Hex colour of the badge, e.g. #16a34a."
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    is_builtin = models.BooleanField(default=False, editable=False)
+
+    objects = OutcomeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["order", "label"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(colour__regex=r"^#[0-9A-Fa-f]{6}$"), name="outcome_colour_hex"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ClosedFrom(models.TextChoices):
+    NAVIGATION = "navigation", "Navigation"
+    HISTORY = "history", "History"
+    ADMIN = "admin", "Admin"
+
+
+class SessionQuerySet(models.QuerySet):
+    def prepared(self) -> SessionQuerySet:
+        return self.filter(started_at__isnull=True)
+
+    def active(self) -> SessionQuerySet:
+        return self.filter(started_at__isnull=False, completed_at__isnull=True)
+
+    def completed(self) -> SessionQuerySet:
+        return self.filter(completed_at__isnull=False)
+
+    def with_status(self, status: str) -> SessionQuerySet:
+        return {
+            Session.Status.PREPARED: self.prepared,
+            Session.Status.ACTIVE: self.active,
+            Session.Status.COMPLETED: self.completed,
+        }[Session.Status(status)]()
+
+    def visible_to(self, user) -> SessionQuerySet:
+        """Every session for managers, only their own for everyone else."""
+        if user.has_perm("flow_sessions.view_all_sessions"):
+            return self
+        return self.filter(engineer=user)
+
+
+class Session(models.Model):
+    class Status(models.TextChoices):
+        PREPARED = "prepared", "Prepared"
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    engineer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="flow_sessions"
+    )
+    tree = models.ForeignKey(Tree, on_delete=models.PROTECT, related_name="sessions")
+    version = models.ForeignKey(TreeVersion, on_delete=models.PROTECT, related_name="sessions")
+    ticket_ref = models.CharField("ticket", max_length=64, blank=True)
+    client = models.CharField(max_length=200, blank=True)
+    summary = models.TextField(max_length=2_000, blank=True)
+    scratchpad = models.TextField(max_length=20_000, blank=True)
+    outcome = models.ForeignKey(
+        Outcome, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions"
+    )
+    outcome_notes = models.TextField(max_length=5_000, blank=True)
+    next_steps = models.TextField(max_length=5_000, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    closed_from = models.CharField(max_length=12, choices=ClosedFrom.choices, blank=True)
+    # Denormalised by the services so lists and reports need no per-row joins.
+    step_count = models.PositiveIntegerField(
+        default=0, help_text="Steps on the path (answered and not undone, plus the current one)."
+    )
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("view_all_sessions", "Can see every engineer's sessions"),
+            ("close_any_session", "Can close any engineer's session"),
+            ("prepare_session", "Can prepare sessions for engineers"),
+            ("view_reports", "Can view manager reports"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(completed_at__isnull=True)
+                | Q(started_at__isnull=False, outcome__isnull=False),
+                name="session_completed_has_start_and_outcome",
+            ),
+            models.CheckConstraint(
+                condition=Q(completed_at__isnull=True) | Q(completed_at__gte=F("started_at")),
+                name="session_completed_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["engineer", "-created_at"], name="session_engineer_created"),
+            models.Index(fields=["tree", "-created_at"], name="session_tree_created"),
+            models.Index(fields=["-created_at"], name="session_created"),
+            models.Index(fields=["started_at"], name="session_started"),
+            models.Index(fields=["outcome", "-created_at"], name="session_outcome_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tree} · {self.ticket_ref or 'no ticket'}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("sessions:detail", args=[self.pk])
+
+    @property
+    def status(self) -> str:
+        if self.started_at is None:
+            return self.Status.PREPARED
+        if self.completed_at is None:
+            return self.Status.ACTIVE
+        return self.Status.COMPLETED
+
+    def get_status_display(self) -> str:
+        return self.Status(self.status).label
+
+    @property
+    def is_prepared(self) -> bool:
+        return self.status == self.Status.PREPARED
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == self.Status.COMPLETED
+
+    @property
+    def elapsed(self) -> timedelta | None:
+        """Total duration when completed, time so far when active (SPEC §3 rule 5)."""
+        if self.started_at is None:
+            return None
+        end = self.completed_at or clock.now()
+        return end - self.started_at
+
+
+class DecisionQuerySet(models.QuerySet):
+    def open(self) -> DecisionQuerySet:
+        return self.filter(exited_at__isnull=True)
+
+    def on_path(self) -> DecisionQuerySet:
+        """The steps that make up the session's path: not undone, not left with Back."""
+        return self.filter(undone=False).exclude(exit=Decision.Exit.BACKTRACKED)
+
+
+class Decision(models.Model):
+    class Exit(models.TextChoices):
+        ANSWERED = "answered", "Answered"
+        BACKTRACKED = "backtracked", "Backtracked"
+        SESSION_CLOSED = "session_closed", "Session closed"
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="decisions")
+    seq = models.PositiveIntegerField()
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="+")
+    node_key = models.CharField(max_length=100)
+    node_kind = models.CharField(max_length=10, choices=Node.Kind.choices)
+    node_title = models.CharField(max_length=200)
+    choice = models.ForeignKey(
+        Choice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    answer_label = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(max_length=5_000, blank=True)
+    entered_at = models.DateTimeField()
+    exited_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    exit = models.CharField(max_length=16, choices=Exit.choices, blank=True)
+    undone = models.BooleanField(default=False)
+
+    objects = DecisionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seq"], name="decision_unique_seq"),
+            models.UniqueConstraint(
+                fields=["session"],
+                condition=Q(exited_at__isnull=True),
+                name="decision_one_open_per_session",
+            ),
+            models.CheckConstraint(
+                condition=Q(exited_at__isnull=True) | Q(exited_at__gte=F("entered_at")),
+                name="decision_exit_after_entry",
+            ),
+            models.CheckConstraint(
+                condition=Q(exited_at__isnull=True, exit="", duration_seconds__isnull=True)
+                | Q(exited_at__isnull=False, duration_seconds__isnull=False)
+                & ~Q(exit=""),
+                name="decision_exit_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["node_key", "session"], name="decision_node_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.node_key}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.exited_at is None
+
+    @property
+    def elapsed(self) -> timedelta:
+        return (self.exited_at or clock.now()) - self.entered_at
+
+
+class OutcomeChange(models.Model):
+    """Audit trail: every change of a session's outcome (SPEC §3)."""
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="outcome_changes")
+    old_outcome = models.ForeignKey(
+        Outcome, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    new_outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="+")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+    source = models.CharField(max_length=12, choices=ClosedFrom.choices)
+
+    class Meta:
+        ordering = ["session", "changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.old_outcome or '—'} → {self.new_outcome}"

@@ -1,0 +1,193 @@
+"""Decision trees, their versions, nodes and choices (SPEC §2).
+
+A tree has versions; a version owns its nodes; a question node owns its
+choices. Published versions are immutable: every session is pinned to the
+version it ran on, so reports stay true after a tree is edited.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+MAX_NODES = 500
+MAX_TITLE = 200
+MAX_BODY = 20_000
+MAX_COMMAND = 5_000
+MAX_CHOICES = 20
+MIN_CHOICES = 2
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TreeQuerySet(models.QuerySet):
+    def published(self) -> TreeQuerySet:
+        """Trees an engineer can run: not archived, with a published version."""
+        return self.filter(
+            is_archived=False, versions__status=TreeVersion.Status.PUBLISHED
+        ).distinct()
+
+    def search(self, text: str) -> TreeQuerySet:
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(
+            Q(name__icontains=text) | Q(description__icontains=text) | Q(tags__name__icontains=text)
+        ).distinct()
+
+
+class Tree(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(max_length=2_000, blank=True)
+    category = models.CharField(max_length=100, blank=True, db_index=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="trees")
+    baseline_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How long this problem takes without the tree; used for time saved.",
+    )
+    is_archived = models.BooleanField(
+        default=False, help_text="Archived trees are hidden from engineers."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TreeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("trees:detail", args=[self.slug])
+
+    @property
+    def published_version(self) -> TreeVersion | None:
+        return self.versions.filter(status=TreeVersion.Status.PUBLISHED).first()
+
+    @property
+    def draft_version(self) -> TreeVersion | None:
+        return self.versions.filter(status=TreeVersion.Status.DRAFT).first()
+
+
+class TreeVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        RETIRED = "retired", "Retired"
+
+    tree = models.ForeignKey(Tree, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["tree", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["tree", "number"], name="treeversion_unique_number"),
+            models.UniqueConstraint(
+                fields=["tree"],
+                condition=Q(status="draft"),
+                name="treeversion_one_draft",
+            ),
+            models.UniqueConstraint(
+                fields=["tree"],
+                condition=Q(status="published"),
+                name="treeversion_one_published",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tree.name} v{self.number} ({self.get_status_display()})"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+    @property
+    def start_node(self) -> Node | None:
+        return self.nodes.filter(is_start=True).first()
+
+
+class Node(models.Model):
+    class Kind(models.TextChoices):
+        QUESTION = "question", "Question"
+        ACTION = "action", "Action"
+        SOLUTION = "solution", "Solution"
+
+    version = models.ForeignKey(TreeVersion, on_delete=models.CASCADE, related_name="nodes")
+    key = models.SlugField(
+        max_length=100, help_text="Stable across versions so reports can combine them."
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    title = models.CharField(max_length=MAX_TITLE)
+    body = models.TextField(max_length=MAX_BODY, blank=True, help_text="Markdown.")
+    command = models.TextField(max_length=MAX_COMMAND, blank=True)
+    is_start = models.BooleanField(default=False)
+    next = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Actions only: the node that follows.",
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["version", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="node_unique_key"),
+            models.UniqueConstraint(
+                fields=["version"], condition=Q(is_start=True), name="node_one_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.title}"
+
+
+class Choice(models.Model):
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="choices")
+    label = models.CharField(max_length=MAX_TITLE)
+    target = models.ForeignKey(
+        Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="incoming"
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["node", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "label"], name="choice_unique_label"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label

@@ -1,13 +1,26 @@
 from django.urls import path
 
-from sessions import views
+from sessions.views import exports, history, navigation
 
 app_name = "sessions"
 
 urlpatterns = [
-    path("", views.history, name="history"),
-    path("prepare/", views.prepare, name="prepare"),
-    path("<uuid:session_id>/", views.detail, name="detail"),
-    path("<uuid:session_id>/run/", views.run, name="run"),
-    path("<uuid:session_id>/complete", views.complete, name="complete"),
+    # history.py: the history page and closing (popover and completion dialog)
+    path("", history.history, name="history"),
+    path("<uuid:session_id>/complete", history.complete, name="complete"),
+    # navigation.py: starting, stepping, the detail page
+    path("prepare/", navigation.prepare, name="prepare"),
+    path("start/<slug:slug>/", navigation.start, name="start"),
+    path("<uuid:session_id>/", navigation.detail, name="detail"),
+    path("<uuid:session_id>/start", navigation.begin, name="begin"),
+    path("<uuid:session_id>/run/", navigation.run, name="run"),
+    path("<uuid:session_id>/answer", navigation.answer, name="answer"),
+    path("<uuid:session_id>/done", navigation.done, name="done"),
+    path("<uuid:session_id>/back", navigation.back, name="back"),
+    path("<uuid:session_id>/notes", navigation.notes, name="notes"),
+    path("<uuid:session_id>/scratchpad", navigation.scratchpad, name="scratchpad"),
+    # exports.py: ticket notes in six formats, manager CSV downloads
+    path("<uuid:session_id>/export/<str:fmt>", exports.export, name="export"),
+    path("export/sessions.csv", exports.history_csv, name="history-csv"),
+    path("export/steps.csv", exports.steps_csv, name="steps-csv"),
 ]

@@ -1,0 +1,1 @@
+"""Session views, one module per screen family (navigation, history, exports)."""

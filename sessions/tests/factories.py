@@ -43,8 +43,13 @@ VPN_TREE = {
 }
 
 
-def build_version(spec: dict = VPN_TREE, *, tree: Tree | None = None, number: int = 1,
-                  status: str = TreeVersion.Status.PUBLISHED) -> TreeVersion:
+def build_version(
+    spec: dict = VPN_TREE,
+    *,
+    tree: Tree | None = None,
+    number: int = 1,
+    status: str = TreeVersion.Status.PUBLISHED,
+) -> TreeVersion:
     """A tree version from an interchange-format dict (SPEC §2.1), straight through the ORM."""
     if tree is None:
         tree, _ = Tree.objects.get_or_create(
@@ -98,8 +103,10 @@ class SessionFactory(factory.django.DjangoModelFactory):
 
     engineer = factory.SubFactory(UserFactory)
     version = factory.LazyFunction(
-        lambda: TreeVersion.objects.filter(tree__slug="vpn", status="published").first()
-        or build_version()
+        lambda: (
+            TreeVersion.objects.filter(tree__slug="vpn", status="published").first()
+            or build_version()
+        )
     )
     tree = factory.LazyAttribute(lambda s: s.version.tree)
     ticket_ref = factory.Sequence(lambda n: f"T-{1000 + n}")

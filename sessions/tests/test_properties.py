@@ -45,7 +45,9 @@ def trees(draw) -> dict:
                 "key": key,
                 "kind": "question",
                 "title": f"Check {i}?",
-                "choices": [{"label": f"Answer {j}", "next": f"n{t}"} for j, t in enumerate(targets)],
+                "choices": [
+                    {"label": f"Answer {j}", "next": f"n{t}"} for j, t in enumerate(targets)
+                ],
             }
         )
     return {"slug": f"prop-{next(_slugs)}", "name": "Property tree", "start": "n0", "nodes": nodes}

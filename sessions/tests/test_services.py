@@ -152,9 +152,7 @@ def test_it_answers_a_stale_step_with_a_conflict_and_changes_nothing(started, cl
     clock.advance(1)
 
     with pytest.raises(services.StaleDecision):
-        services.decision_answer(
-            session=started, decision_id=step.pk, choice_id=choice(step, "No")
-        )
+        services.decision_answer(session=started, decision_id=step.pk, choice_id=choice(step, "No"))
 
     assert started.decisions.count() == 2
     assert open_step(started).node_key == "reset-creds"
@@ -223,7 +221,11 @@ def test_it_completes_closing_the_open_step(started, alice, clock):
     assert step.exit == Decision.Exit.SESSION_CLOSED
     assert not session.decisions.open().exists()
     audit = OutcomeChange.objects.get(session=session)
-    assert (audit.old_outcome, audit.new_outcome.code, audit.changed_by) == (None, "resolved", alice)
+    assert (audit.old_outcome, audit.new_outcome.code, audit.changed_by) == (
+        None,
+        "resolved",
+        alice,
+    )
     assert audit.source == "navigation"
 
 
@@ -279,7 +281,11 @@ def test_it_audits_an_outcome_correction(started, alice, admin_user, clock):
     assert started.outcome.code == "escalated"
     change = OutcomeChange.objects.order_by("-changed_at").first()
     assert (change.old_outcome.code, change.new_outcome.code) == ("resolved", "escalated")
-    assert (change.changed_by, change.source, change.changed_at) == (admin_user, "admin", clock.now())
+    assert (change.changed_by, change.source, change.changed_at) == (
+        admin_user,
+        "admin",
+        clock.now(),
+    )
 
 
 def test_it_adds_step_durations_up_to_the_total(started, alice, clock):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 MAX_NODES = 500
@@ -31,26 +32,70 @@ class Tag(models.Model):
 
 
 class TreeQuerySet(models.QuerySet):
+    # EXISTS subqueries rather than joins: no duplicate rows, so no DISTINCT,
+    # and annotations and further filters stay correct when chained.
+
     def published(self) -> TreeQuerySet:
         """Trees an engineer can run: not archived, with a published version."""
-        return self.filter(
-            is_archived=False, versions__status=TreeVersion.Status.PUBLISHED
-        ).distinct()
+        return self.filter(is_archived=False).filter(
+            Exists(
+                TreeVersion.objects.filter(tree=OuterRef("pk"), status=TreeVersion.Status.PUBLISHED)
+            )
+        )
 
     def search(self, text: str) -> TreeQuerySet:
+        """Trees whose name, description or one of whose tags contains `text`."""
         text = text.strip()
         if not text:
             return self
         return self.filter(
-            Q(name__icontains=text) | Q(description__icontains=text) | Q(tags__name__icontains=text)
-        ).distinct()
+            Q(name__icontains=text)
+            | Q(description__icontains=text)
+            | Exists(Tag.objects.filter(trees=OuterRef("pk"), name__icontains=text))
+        )
+
+    def with_tag(self, tag: str) -> TreeQuerySet:
+        return self.filter(Exists(Tag.objects.filter(trees=OuterRef("pk"), name=tag)))
+
+    def with_step_count(self) -> TreeQuerySet:
+        """Annotate `step_count`: the number of nodes of the published version (0 if none)."""
+        nodes = (
+            Node.objects.filter(
+                version__tree=OuterRef("pk"), version__status=TreeVersion.Status.PUBLISHED
+            )
+            .order_by()
+            .values("version__tree")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return self.annotate(step_count=Coalesce(Subquery(nodes, output_field=IntegerField()), 0))
+
+    def with_published_version(self) -> TreeQuerySet:
+        """Prefetch the published version so `tree.published_version` costs no query."""
+        return self.prefetch_related(
+            Prefetch(
+                "versions",
+                queryset=TreeVersion.objects.filter(status=TreeVersion.Status.PUBLISHED),
+                to_attr="_published_versions",
+            )
+        )
 
 
 class Tree(models.Model):
-    slug = models.SlugField(max_length=100, unique=True)
+    slug = models.SlugField(
+        max_length=100,
+        unique=True,
+        help_text="Identifies the tree in its web address and JSON files (letters, digits, "
+        "hyphens). Keep it stable.",
+    )
     name = models.CharField(max_length=200)
     description = models.TextField(max_length=2_000, blank=True)
-    category = models.CharField(max_length=100, blank=True, db_index=True)
+    category = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text="Groups trees in the library, e.g. Networking.",
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="trees")
     baseline_minutes = models.PositiveIntegerField(
         null=True,
@@ -76,6 +121,9 @@ class Tree(models.Model):
 
     @property
     def published_version(self) -> TreeVersion | None:
+        """The version engineers run, if any (prefetched by `with_published_version()`)."""
+        if hasattr(self, "_published_versions"):
+            return self._published_versions[0] if self._published_versions else None
         return self.versions.filter(status=TreeVersion.Status.PUBLISHED).first()
 
     @property
@@ -145,13 +193,29 @@ class Node(models.Model):
 
     version = models.ForeignKey(TreeVersion, on_delete=models.CASCADE, related_name="nodes")
     key = models.SlugField(
-        max_length=100, help_text="Stable across versions so reports can combine them."
+        max_length=100,
+        help_text="Letters, digits and hyphens, unique in the version. Keep it stable across "
+        "versions so reports can combine them.",
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(
+        max_length=10,
+        choices=Kind.choices,
+        help_text="Question: 2–20 answers. Action: one next node. Solution: ends the branch.",
+    )
     title = models.CharField(max_length=MAX_TITLE)
-    body = models.TextField(max_length=MAX_BODY, blank=True, help_text="Markdown.")
-    command = models.TextField(max_length=MAX_COMMAND, blank=True)
-    is_start = models.BooleanField(default=False)
+    body = models.TextField(
+        max_length=MAX_BODY,
+        blank=True,
+        help_text="Markdown: **bold**, lists, `code`, tables, links.",
+    )
+    command = models.TextField(
+        max_length=MAX_COMMAND,
+        blank=True,
+        help_text="Optional command, shown monospace with a Copy button.",
+    )
+    is_start = models.BooleanField(
+        "start", default=False, help_text="Sessions begin here. Exactly one node per version."
+    )
     next = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -160,7 +224,7 @@ class Node(models.Model):
         related_name="+",
         help_text="Actions only: the node that follows.",
     )
-    position = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0, help_text="Order in the outline.")
 
     class Meta:
         ordering = ["version", "position", "id"]
@@ -177,11 +241,18 @@ class Node(models.Model):
 
 class Choice(models.Model):
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="choices")
-    label = models.CharField(max_length=MAX_TITLE)
-    target = models.ForeignKey(
-        Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="incoming"
+    label = models.CharField(
+        max_length=MAX_TITLE, help_text="The answer, shown as a button. Unique in the question."
     )
-    position = models.PositiveIntegerField(default=0)
+    target = models.ForeignKey(
+        Node,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="incoming",
+        help_text="The node this answer leads to; it may loop back to an earlier one.",
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Order of the answers.")
 
     class Meta:
         ordering = ["node", "position", "id"]

@@ -123,9 +123,10 @@ def clock(monkeypatch) -> FakeClock:
 
 def pytest_collection_modifyitems(config, items):
     """Skip browser tests, with one note, when Chromium is missing (never in CI)."""
-    if os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium") and Path(
+    if (
         os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    ).exists():
+        and Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")).exists()
+    ):
         return
     if os.environ.get("CI") == "true":
         raise pytest.UsageError("CI=true but Chromium is missing: browser tests cannot run.")
@@ -136,10 +137,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    # Django keeps the serialized-rollback snapshot of the test database on its
+    # connection objects, which are per context; starting Playwright's sync API
+    # switches this thread to a new context (new connection objects). Carry the
+    # snapshot over, or groups and outcomes vanish after the first browser test
+    # whenever database tests ran before it.
+    snapshots = {
+        alias: getattr(connections[alias], "_test_serialized_contents", None)
+        for alias in connections
+    }
     with sync_playwright() as p:
+        for alias, snapshot in snapshots.items():
+            if snapshot is not None:
+                connections[alias]._test_serialized_contents = snapshot
         browser = p.chromium.launch(
             executable_path=os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium",
             args=CHROMIUM_ARGS,
@@ -172,9 +186,7 @@ def new_page(browser, live) -> Iterator[Callable]:
             client = Client()
             client.force_login(user)
             cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-            context.add_cookies(
-                [{"name": cookie.key, "value": cookie.value, "url": live.url}]
-            )
+            context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live.url}])
         return context.new_page()
 
     yield make

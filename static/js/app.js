@@ -1,0 +1,869 @@
+/*
+ * ResolutionFlow browser behaviour. No framework, no inline scripts (strict CSP).
+ *
+ * Everything here is progressive enhancement: every page works without it.
+ * Sections:
+ *   1. Utilities
+ *   2. htmx configuration (409/422 responses swap like a 200, error toasts)
+ *   3. Toasts (Django messages + htmx "toast" events)
+ *   4. Copy to clipboard ([data-copy-target], [data-copy-text])
+ *   5. Times: relative (<time data-relative>) and live elapsed ([data-elapsed-since])
+ *   6. Data-driven styling: outcome badge colours ([data-colour]), timeline bars ([data-bar-fraction])
+ *   7. Disclosure widgets: dropdown <details>, <dialog> openers
+ *   8. Popovers (add the close-session popover controller here)
+ *   9. Boot: initialisers run on page load and after every htmx swap
+ *
+ * Other scripts can use window.ResolutionFlow.toast(message, level) and
+ * window.ResolutionFlow.onLoad(fn) (fn(root) runs now and after each swap).
+ */
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  /* 1. Utilities ---------------------------------------------------------- */
+
+  /** Every element in `root` (itself included) matching `selector`. */
+  function within(root, selector) {
+    const found = Array.from(root.querySelectorAll ? root.querySelectorAll(selector) : []);
+    if (root.matches && root.matches(selector)) found.unshift(root);
+    return found;
+  }
+
+  function parseDate(value) {
+    if (!value) return null;
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+
+  function pad(number) {
+    return String(number).padStart(2, "0");
+  }
+
+  /* 2. htmx configuration ------------------------------------------------- */
+
+  // A 409 (stale action: the session moved on) and a 422 (invalid form) carry
+  // a body meant to replace the target, exactly like a 200. htmx 2 does not
+  // swap 4xx responses by default, so say so explicitly. Other errors are not
+  // swapped; they raise a toast instead (see handleHtmxError).
+  function configureHtmx() {
+    if (!window.htmx) return;
+    window.htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "409", swap: true, error: false },
+      { code: "422", swap: true, error: false },
+      { code: "[45]..", swap: false, error: true },
+      { code: "...", swap: false },
+    ];
+    // The CSP forbids the inline <style> htmx would inject; app.css has the rules.
+    window.htmx.config.includeIndicatorStyles = false;
+    // No inline scripts are allowed anywhere, swapped content included.
+    window.htmx.config.allowScriptTags = false;
+  }
+
+  const HTTP_ERROR_MESSAGES = {
+    403: "You don't have permission to do that.",
+    404: "That item no longer exists, or you can't see it.",
+    413: "That was too large to send.",
+    429: "Too many requests. Wait a moment and try again.",
+  };
+
+  function handleHtmxError(event) {
+    const xhr = event.detail.xhr;
+    const status = xhr ? xhr.status : 0;
+    if (status === 409 || status === 422) return;
+    // A response that sent its own toast (HX-Trigger) has already explained itself.
+    if (xhr && /"toast"/.test(xhr.getResponseHeader("HX-Trigger") || "")) return;
+    const message =
+      HTTP_ERROR_MESSAGES[status] ||
+      (status >= 500
+        ? "Something went wrong on our side. Nothing was changed; please try again."
+        : "That didn't work (error " + status + "). Please reload the page and try again.");
+    showToast(message, "error");
+  }
+
+  function handleHtmxSendError() {
+    showToast("Can't reach the server. Check your connection and try again.", "error");
+  }
+
+  /* 3. Toasts --------------------------------------------------------------- */
+
+  const TOAST_LEVELS = ["info", "success", "warning", "error"];
+  const TOAST_TIMEOUT_MS = 5000;
+  const TOAST_MAX = 4;
+
+  function toastRegion() {
+    return document.getElementById("toast-region");
+  }
+
+  function buildToast(message, level) {
+    const template = document.getElementById("toast-template");
+    let toast;
+    if (template && template.content.firstElementChild) {
+      toast = template.content.firstElementChild.cloneNode(true);
+    } else {
+      toast = document.createElement("div");
+      toast.className = "toast";
+      toast.setAttribute("data-toast", "");
+      const text = document.createElement("p");
+      text.className = "toast-message";
+      toast.appendChild(text);
+    }
+    toast.dataset.level = level;
+    toast.querySelector(".toast-message").textContent = message;
+    return toast;
+  }
+
+  /**
+   * Show a toast. `level` is info, success, warning or error.
+   * Text only: the message is never parsed as HTML.
+   */
+  function showToast(message, level) {
+    const region = toastRegion();
+    if (!region || !message) return null;
+    const safeLevel = TOAST_LEVELS.includes(level) ? level : "info";
+    const toast = buildToast(String(message), safeLevel);
+    region.appendChild(toast);
+    const toasts = region.querySelectorAll("[data-toast]:not(.is-leaving)");
+    for (let i = 0; i < toasts.length - TOAST_MAX; i += 1) dismissToast(toasts[i]);
+    armToast(toast);
+    return toast;
+  }
+
+  /** Start a toast's auto-dismiss timer; hovering or focusing it pauses the timer. */
+  function armToast(toast) {
+    if (toast.dataset.toastArmed) return;
+    toast.dataset.toastArmed = "true";
+    let remaining = TOAST_TIMEOUT_MS;
+    let startedAt = 0;
+    let timer = null;
+    const start = function () {
+      if (timer !== null) return;
+      startedAt = Date.now();
+      timer = window.setTimeout(function () {
+        dismissToast(toast);
+      }, remaining);
+    };
+    const pause = function () {
+      if (timer === null) return;
+      window.clearTimeout(timer);
+      timer = null;
+      remaining = Math.max(1000, remaining - (Date.now() - startedAt));
+    };
+    toast.addEventListener("mouseenter", pause);
+    toast.addEventListener("focusin", pause);
+    toast.addEventListener("mouseleave", function () {
+      if (!toast.contains(document.activeElement)) start();
+    });
+    toast.addEventListener("focusout", function (event) {
+      if (!toast.contains(event.relatedTarget)) start();
+    });
+    start();
+  }
+
+  function dismissToast(toast) {
+    if (!toast || toast.classList.contains("is-leaving")) return;
+    if (toast.contains(document.activeElement)) {
+      const main = document.getElementById("main");
+      if (main) main.focus({ preventScroll: true });
+    }
+    toast.classList.add("is-leaving");
+    const remove = function () {
+      toast.remove();
+    };
+    toast.addEventListener("animationend", remove, { once: true });
+    window.setTimeout(remove, 400); // in case animations are off
+  }
+
+  function initToasts(root) {
+    within(root, "[data-toast]").forEach(armToast);
+  }
+
+  /**
+   * htmx dispatches HX-Trigger events on the element that made the request;
+   * they bubble to <body>. django_htmx's trigger_client_event(response, "toast",
+   * {"message": "…", "level": "success"}) arrives here as event.detail.
+   */
+  function handleToastEvent(event) {
+    const detail = event.detail || {};
+    const message = typeof detail === "string" ? detail : detail.message || detail.value;
+    showToast(message, detail.level);
+  }
+
+  /* 4. Copy to clipboard ---------------------------------------------------- */
+
+  function copySource(button) {
+    if (button.hasAttribute("data-copy-text")) return button.getAttribute("data-copy-text");
+    const target = document.querySelector(button.getAttribute("data-copy-target"));
+    if (!target) return null;
+    if ("value" in target && typeof target.value === "string") return target.value;
+    return target.innerText !== undefined ? target.innerText : target.textContent;
+  }
+
+  function copyWithSelection(text) {
+    // Fallback for browsers without the async clipboard (plain-http intranets).
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.appendChild(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (error) {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+
+  async function writeClipboard(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (error) {
+        return copyWithSelection(text);
+      }
+    }
+    return copyWithSelection(text);
+  }
+
+  async function handleCopyClick(event) {
+    const button = event.target.closest("[data-copy-target], [data-copy-text]");
+    if (!button) return;
+    event.preventDefault();
+    const text = copySource(button);
+    if (text === null) {
+      showToast("There is nothing to copy.", "warning");
+      return;
+    }
+    if (await writeClipboard(text)) {
+      button.classList.add("is-copied");
+      window.setTimeout(function () {
+        button.classList.remove("is-copied");
+      }, 2000);
+      showToast(button.getAttribute("data-copy-message") || "Copied to clipboard", "success");
+    } else {
+      showToast("Couldn't copy. Select the text and copy it manually.", "error");
+    }
+  }
+
+  /* 5. Times ---------------------------------------------------------------- */
+
+  const DAY_MS = 24 * 60 * 60 * 1000;
+
+  function startOfDay(date) {
+    return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+  }
+
+  /** "just now", "3 min ago", "2 h ago", "yesterday", "4 days ago", else a date. */
+  function formatRelative(date, now) {
+    const diff = now.getTime() - date.getTime();
+    const future = diff < 0;
+    const seconds = Math.round(Math.abs(diff) / 1000);
+    if (seconds < 45) return "just now";
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 60) return future ? "in " + minutes + " min" : minutes + " min ago";
+    const hours = Math.floor(minutes / 60);
+    const dayDelta = Math.round((startOfDay(now) - startOfDay(date)) / DAY_MS);
+    if (future) {
+      if (hours < 24) return "in " + hours + " h";
+    } else if (dayDelta === 0 || hours < 6) {
+      return hours + " h ago";
+    } else if (dayDelta === 1) {
+      return "yesterday";
+    } else if (dayDelta < 7) {
+      return dayDelta + " days ago";
+    }
+    const sameYear = date.getFullYear() === now.getFullYear();
+    return date.toLocaleDateString(undefined, {
+      day: "numeric",
+      month: "short",
+      year: sameYear ? undefined : "numeric",
+    });
+  }
+
+  /** "42s", "12m 05s", "1h 04m", "26h 10m". */
+  function formatElapsed(totalSeconds) {
+    const seconds = Math.max(0, Math.floor(totalSeconds));
+    const h = Math.floor(seconds / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    const s = seconds % 60;
+    if (h > 0) return h + "h " + pad(m) + "m";
+    if (m > 0) return m + "m " + pad(s) + "s";
+    return s + "s";
+  }
+
+  function updateRelativeTime(element, now) {
+    const date = parseDate(element.getAttribute("datetime"));
+    if (!date) return;
+    if (!element.dataset.exact) {
+      // The server rendered the exact time; keep it as the tooltip.
+      element.dataset.exact = element.textContent.trim() || date.toLocaleString();
+      if (!element.title) element.title = element.dataset.exact;
+    }
+    const text = formatRelative(date, now);
+    if (element.textContent !== text) element.textContent = text;
+  }
+
+  function updateElapsed(element, now) {
+    const since = parseDate(element.getAttribute("data-elapsed-since"));
+    if (!since) return;
+    const text = formatElapsed((now.getTime() - since.getTime()) / 1000);
+    if (element.textContent !== text) element.textContent = text;
+  }
+
+  function initTimes(root) {
+    const now = new Date();
+    within(root, "time[data-relative]").forEach(function (element) {
+      updateRelativeTime(element, now);
+    });
+    within(root, "[data-elapsed-since]").forEach(function (element) {
+      updateElapsed(element, now);
+    });
+  }
+
+  function tickTimes() {
+    const now = new Date();
+    document.querySelectorAll("[data-elapsed-since]").forEach(function (element) {
+      updateElapsed(element, now);
+    });
+    if (now.getSeconds() % 30 === 0) {
+      document.querySelectorAll("time[data-relative]").forEach(function (element) {
+        updateRelativeTime(element, now);
+      });
+    }
+  }
+
+  /* Greeting by the reader's local time ("Good morning" rendered in server time). */
+  function initGreeting(root) {
+    within(root, "[data-greeting]").forEach(function (element) {
+      const hour = new Date().getHours();
+      element.textContent =
+        hour < 12 ? "Good morning" : hour < 18 ? "Good afternoon" : "Good evening";
+    });
+  }
+
+  /* 6. Data-driven styling -------------------------------------------------- */
+
+  const HEX_COLOUR = /^#[0-9a-f]{6}$/i;
+
+  function hexToRgb(hex) {
+    const value = parseInt(hex.slice(1), 16);
+    return [(value >> 16) & 255, (value >> 8) & 255, value & 255];
+  }
+
+  function mixRgb(a, b, weightOfA) {
+    return a.map(function (channel, i) {
+      return Math.round(channel * weightOfA + b[i] * (1 - weightOfA));
+    });
+  }
+
+  function luminance(rgb) {
+    const linear = rgb.map(function (channel) {
+      const c = channel / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+  }
+
+  function contrast(a, b) {
+    const la = luminance(a);
+    const lb = luminance(b);
+    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+  }
+
+  /**
+   * Outcome colours come from the database: copy data-colour into
+   * --badge-colour, and darken the text colour (--badge-ink) until it reaches
+   * 4.5:1 against the badge's 12% tint, so any admin-chosen colour stays legible.
+   */
+  function applyColour(element) {
+    const colour = (element.getAttribute("data-colour") || "").trim();
+    if (!HEX_COLOUR.test(colour)) return;
+    const rgb = hexToRgb(colour);
+    const tint = mixRgb(rgb, [255, 255, 255], 0.12);
+    let ink = rgb;
+    for (let black = 0.1; contrast(ink, tint) < 4.5 && black <= 1; black += 0.1) {
+      ink = mixRgb([0, 0, 0], rgb, black);
+    }
+    element.style.setProperty("--badge-colour", colour);
+    element.style.setProperty("--badge-ink", "rgb(" + ink.join(" ") + ")");
+  }
+
+  /** Timeline bars: data-bar-fraction (0–1) becomes the bar's inline size. */
+  function applyBarFraction(element) {
+    const fraction = parseFloat(element.getAttribute("data-bar-fraction"));
+    if (!Number.isFinite(fraction)) return;
+    const clamped = Math.min(1, Math.max(0, fraction));
+    element.style.setProperty("inline-size", (clamped * 100).toFixed(2) + "%");
+  }
+
+  function initDataStyles(root) {
+    within(root, "[data-colour]").forEach(applyColour);
+    within(root, "[data-bar-fraction]").forEach(applyBarFraction);
+  }
+
+  /* 7. Disclosure widgets -------------------------------------------------- */
+
+  // <details data-dropdown> menus: close on Escape, on a click outside, and
+  // when another one opens. Without JS they still open and close on click.
+  function closeDropdowns(except) {
+    document.querySelectorAll("details[data-dropdown][open]").forEach(function (details) {
+      if (details !== except && !details.contains(except)) details.open = false;
+    });
+  }
+
+  function handleDropdownToggle(event) {
+    const details = event.target;
+    if (details.matches && details.matches("details[data-dropdown]") && details.open) {
+      closeDropdowns(details);
+    }
+  }
+
+  function handleDocumentClickForDropdowns(event) {
+    const inside = event.target.closest("details[data-dropdown]");
+    closeDropdowns(inside);
+  }
+
+  function handleEscape(event) {
+    if (event.key !== "Escape") return;
+    const open = document.querySelector("details[data-dropdown][open]");
+    if (open) {
+      open.open = false;
+      const summary = open.querySelector("summary");
+      if (summary) summary.focus();
+    }
+  }
+
+  // <button data-dialog-open="#id"> opens <dialog id="id" class="dialog"> as a modal;
+  // [data-dialog-close] inside it, a click on the backdrop, or Escape closes it.
+  // Without JS such a button should sit beside a link to an equivalent page.
+  function handleDialogClicks(event) {
+    const opener = event.target.closest("[data-dialog-open]");
+    if (opener) {
+      const dialog = document.querySelector(opener.getAttribute("data-dialog-open"));
+      if (dialog && typeof dialog.showModal === "function") {
+        event.preventDefault();
+        dialog.showModal();
+      }
+      return;
+    }
+    const closer = event.target.closest("[data-dialog-close]");
+    if (closer) {
+      const dialog = closer.closest("dialog");
+      if (dialog) {
+        event.preventDefault();
+        dialog.close();
+      }
+      return;
+    }
+    if (event.target.tagName === "DIALOG" && event.target.open) {
+      const box = event.target.getBoundingClientRect();
+      const outside =
+        event.clientX < box.left ||
+        event.clientX > box.right ||
+        event.clientY < box.top ||
+        event.clientY > box.bottom;
+      if (outside) event.target.close();
+    }
+  }
+
+  /* 8. Popovers ------------------------------------------------------------- */
+
+  // The .popover panels (styled in app.css, hidden with the `hidden`
+  // attribute) get their controller here: register it with onLoad() below so
+  // it also binds inside htmx-swapped content.
+
+  /* 8b. Navigation page (sessions/run.html) ---------------------------------- */
+
+  // Answering swaps the whole #step region, so the button that had focus is
+  // gone. Move focus to the new step's heading (tabindex="-1") so keyboard and
+  // screen-reader users continue from the question they now have to answer.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    const target = event.detail && event.detail.target;
+    if (!target || target.id !== "step") return;
+    const title = document.getElementById("step-title");
+    if (title) title.focus();
+  });
+
+  /* 9. Boot ----------------------------------------------------------------- */
+
+  const initialisers = [initToasts, initTimes, initGreeting, initDataStyles];
+
+  function initialise(root) {
+    initialisers.forEach(function (init) {
+      init(root);
+    });
+  }
+
+  /** Run `init(root)` now on the document and again inside every htmx swap. */
+  function onLoad(init) {
+    initialisers.push(init);
+    if (document.body) init(document.body);
+  }
+
+  function boot() {
+    configureHtmx();
+    document.body.addEventListener("toast", handleToastEvent);
+    document.body.addEventListener("htmx:responseError", handleHtmxError);
+    document.body.addEventListener("htmx:sendError", handleHtmxSendError);
+    document.addEventListener("htmx:load", function (event) {
+      if (event.target !== document.body) initialise(event.target);
+    });
+    document.addEventListener("click", handleCopyClick);
+    document.addEventListener("click", function (event) {
+      const dismiss = event.target.closest("[data-toast-dismiss]");
+      if (dismiss) dismissToast(dismiss.closest("[data-toast]"));
+    });
+    document.addEventListener("click", handleDocumentClickForDropdowns);
+    document.addEventListener("click", handleDialogClicks);
+    document.addEventListener("toggle", handleDropdownToggle, true);
+    document.addEventListener("keydown", handleEscape);
+    initialise(document.body);
+    window.setInterval(tickTimes, 1000);
+  }
+
+  window.ResolutionFlow = {
+    toast: showToast,
+    onLoad: onLoad,
+    formatElapsed: formatElapsed,
+    formatRelative: formatRelative,
+  };
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", boot);
+  } else {
+    boot();
+  }
+})();
+
+/*
+ * Exports (owned by the exports feature; see sessions/exports.py).
+ *
+ * [data-copy-url] buttons ("Copy notes so far" on the navigation page) copy
+ * the text that URL returns at the moment of the click, so the copy reflects
+ * the session as it is now, not as it was when the page loaded. The fetch is
+ * handed to the clipboard as a promise (ClipboardItem) so browsers that tie
+ * clipboard writes to the click (Safari) still accept it. The buttons are
+ * rendered `hidden` and shown here: without JavaScript a plain link stands in.
+ */
+(function () {
+  "use strict";
+
+  function toast(message, level) {
+    if (window.ResolutionFlow) window.ResolutionFlow.toast(message, level);
+  }
+
+  function fetchText(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "text/plain" } }).then(
+      function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      }
+    );
+  }
+
+  function copyWithSelection(text) {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.appendChild(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (error) {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+
+  async function copyFromUrl(url) {
+    const text = fetchText(url);
+    const clipboard = window.isSecureContext ? navigator.clipboard : null;
+    if (clipboard && clipboard.write && window.ClipboardItem) {
+      try {
+        const blob = text.then(function (value) {
+          return new Blob([value], { type: "text/plain" });
+        });
+        await clipboard.write([new window.ClipboardItem({ "text/plain": blob })]);
+        return true;
+      } catch (error) {
+        // Fall through: some browsers refuse a promised blob but take plain text.
+      }
+    }
+    const value = await text;
+    if (clipboard && clipboard.writeText) {
+      try {
+        await clipboard.writeText(value);
+        return true;
+      } catch (error) {
+        return copyWithSelection(value);
+      }
+    }
+    return copyWithSelection(value);
+  }
+
+  async function handleCopyUrlClick(event) {
+    const button = event.target.closest("[data-copy-url]");
+    if (!button) return;
+    event.preventDefault();
+    let ok = false;
+    try {
+      ok = await copyFromUrl(button.getAttribute("data-copy-url"));
+    } catch (error) {
+      ok = false;
+    }
+    if (ok) {
+      button.classList.add("is-copied");
+      window.setTimeout(function () {
+        button.classList.remove("is-copied");
+      }, 2000);
+      toast(button.getAttribute("data-copy-message") || "Copied to clipboard", "success");
+    } else {
+      toast("Couldn't copy the notes. Try again, or open them from the Export panel.", "error");
+    }
+  }
+
+  function revealCopyUrlButtons(root) {
+    const buttons = Array.from(root.querySelectorAll ? root.querySelectorAll("[data-copy-url]") : []);
+    if (root.matches && root.matches("[data-copy-url]")) buttons.push(root);
+    buttons.forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+
+  function boot() {
+    document.addEventListener("click", handleCopyUrlClick);
+    if (window.ResolutionFlow) {
+      window.ResolutionFlow.onLoad(revealCopyUrlButtons);
+    } else {
+      revealCopyUrlButtons(document.body);
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", boot);
+  } else {
+    boot();
+  }
+})();
+
+/* ==========================================================================
+ * Close popover and filters of the session history (history feature).
+ * Markup: templates/sessions/_close_popover.html and history.html.
+ * Kept apart from the sections above; uses only window.ResolutionFlow.
+ *
+ * - [data-close-toggle] (a link to ?close=<uuid> without JS) opens the popover
+ *   named by its aria-controls, below it; one popover is open at a time.
+ * - Cancel, Escape and a click outside close it without changes; focus
+ *   returns to Close. On open, focus moves to the Outcome select.
+ * - Confirm stays disabled until an outcome is chosen (only with JS: without
+ *   it the select's `required` and the server check the choice).
+ * - After htmx swaps a card (closed, or refused with 409/422), focus lands on
+ *   the new card, or on the field in error (htmx honours [autofocus]).
+ * - Filters: empty fields stay out of the pushed URL, and going back in
+ *   history puts the form's fields back to what the URL says.
+ * ========================================================================== */
+(function () {
+  "use strict";
+
+  let openPopover = null;
+  // Where a click may rightly move focus; elsewhere (text, <main tabindex="-1">)
+  // focus goes back to the Close button.
+  const INTERACTIVE =
+    "a[href], button, input, select, textarea, summary, [contenteditable], " +
+    "[tabindex]:not([tabindex='-1'])";
+  const LINK_BUTTONS = "a[role='button'][data-close-toggle], a[role='button'][data-close-cancel]";
+
+  function toggleOf(popover) {
+    return document.querySelector('[data-close-toggle][aria-controls="' + popover.id + '"]');
+  }
+
+  function syncConfirm(form) {
+    const select = form.querySelector('select[name="outcome"]');
+    const confirm = form.querySelector("[data-close-confirm]");
+    if (select && confirm) confirm.disabled = !select.value;
+  }
+
+  function closePopover(popover, returnFocus) {
+    if (!popover) return;
+    popover.hidden = true;
+    const form = popover.querySelector("form");
+    if (form) {
+      form.reset();
+      syncConfirm(form);
+    }
+    const toggle = toggleOf(popover);
+    if (toggle) {
+      toggle.setAttribute("aria-expanded", "false");
+      if (returnFocus) toggle.focus();
+    }
+    if (openPopover === popover) openPopover = null;
+  }
+
+  function openPopoverFor(toggle) {
+    const popover = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!popover) return;
+    if (openPopover && openPopover !== popover) closePopover(openPopover, false);
+    popover.hidden = false;
+    toggle.setAttribute("aria-expanded", "true");
+    openPopover = popover;
+    const form = popover.querySelector("form");
+    if (form) syncConfirm(form);
+    const select = popover.querySelector('select[name="outcome"]');
+    if (select) select.focus();
+  }
+
+  function forgetDetached() {
+    if (openPopover && !openPopover.isConnected) openPopover = null;
+  }
+
+  function initClosePopovers(root) {
+    forgetDetached();
+    const scope = root.querySelectorAll ? root : document;
+    // Without JS these are links (to the page with the popover open, or
+    // without it); here they act in place, as buttons.
+    scope.querySelectorAll("a[data-close-toggle], a[data-close-cancel]").forEach(function (link) {
+      link.setAttribute("role", "button");
+    });
+    scope.querySelectorAll("[data-close-form]").forEach(syncConfirm);
+    scope.querySelectorAll("[data-close-popover]:not([hidden])").forEach(function (popover) {
+      if (openPopover && openPopover !== popover) closePopover(openPopover, false);
+      openPopover = popover;
+    });
+  }
+
+  function handleClick(event) {
+    forgetDetached();
+    const toggle = event.target.closest("[data-close-toggle]");
+    if (toggle) {
+      event.preventDefault();
+      const popover = document.getElementById(toggle.getAttribute("aria-controls"));
+      if (popover && !popover.hidden) closePopover(popover, true);
+      else openPopoverFor(toggle);
+      return;
+    }
+    const cancel = event.target.closest("[data-close-cancel]");
+    if (cancel) {
+      event.preventDefault();
+      closePopover(cancel.closest("[data-close-popover]"), true);
+      return;
+    }
+    if (openPopover && !openPopover.contains(event.target)) {
+      // A click elsewhere: close; give focus back to Close unless the click
+      // put it somewhere meaningful (a field, a link).
+      const popover = openPopover;
+      const focused = document.activeElement;
+      const focusLost = !focused || popover.contains(focused) || !focused.matches(INTERACTIVE);
+      closePopover(popover, focusLost);
+    }
+  }
+
+  function handleKeydown(event) {
+    forgetDetached();
+    if (event.key === "Escape" && openPopover) {
+      event.preventDefault();
+      closePopover(openPopover, true);
+      return;
+    }
+    // The Close and Cancel links act as buttons: Space presses them too.
+    if (event.key === " " && event.target.matches && event.target.matches(LINK_BUTTONS)) {
+      event.preventDefault();
+      event.target.click();
+    }
+  }
+
+  function handleChange(event) {
+    if (event.target.matches('[data-close-form] select[name="outcome"]')) {
+      syncConfirm(event.target.form);
+    }
+  }
+
+  function requester(event) {
+    const config = event.detail && event.detail.requestConfig;
+    return config && config.elt && config.elt.matches ? config.elt : null;
+  }
+
+  /* After a card swap: focus the new card unless htmx focused an [autofocus] field. */
+  function handleCardSettled(event) {
+    const source = requester(event);
+    if (!source || !source.matches("[data-close-form]")) return;
+    forgetDetached();
+    const card = event.target;
+    if (!card.matches || !card.matches(".session-card") || !card.isConnected) return;
+    if (card.contains(document.activeElement)) return;
+    card.setAttribute("tabindex", "-1");
+    card.focus();
+  }
+
+  /* Filters --------------------------------------------------------------- */
+
+  function isFilterRequest(event) {
+    const elt = event.detail && event.detail.elt;
+    return Boolean(elt && elt.id === "history-filters");
+  }
+
+  // Leave empty fields out of the query string: /sessions/?status=active, not
+  // /sessions/?q=&status=active&outcome=&tree=&from=&to=
+  function handleConfigRequest(event) {
+    if (!isFilterRequest(event)) return;
+    const params = event.detail.parameters;
+    Object.keys(params).forEach(function (name) {
+      if (params[name] === "" || params[name] === undefined) delete params[name];
+    });
+  }
+
+  // Pagination replaced the list the link was in: bring the reader to the top of it.
+  function handleResultsSettled(event) {
+    const source = requester(event);
+    if (!source || !source.matches("[data-history-page-link]")) return;
+    if (event.target.id !== "history-results") return;
+    const title = document.getElementById("history-results-title");
+    if (title) title.focus();
+  }
+
+  // htmx restores a snapshot of the page taken before the filters changed:
+  // put the fields back to what the restored URL says.
+  function handleHistoryRestore() {
+    const form = document.getElementById("history-filters");
+    if (form) {
+      const params = new URLSearchParams(window.location.search);
+      Array.from(form.elements).forEach(function (field) {
+        if (!field.name || field.type === "submit") return;
+        field.value = params.get(field.name) || "";
+      });
+    }
+    document.querySelectorAll("[data-close-popover]:not([hidden])").forEach(function (popover) {
+      closePopover(popover, false);
+    });
+    openPopover = null;
+  }
+
+  function boot() {
+    document.addEventListener("click", handleClick);
+    document.addEventListener("keydown", handleKeydown);
+    document.addEventListener("change", handleChange);
+    document.body.addEventListener("htmx:afterSettle", handleCardSettled);
+    document.body.addEventListener("htmx:afterSettle", handleResultsSettled);
+    document.body.addEventListener("htmx:configRequest", handleConfigRequest);
+    document.body.addEventListener("htmx:historyRestore", handleHistoryRestore);
+    if (window.ResolutionFlow && window.ResolutionFlow.onLoad) {
+      window.ResolutionFlow.onLoad(initClosePopovers);
+    } else {
+      initClosePopovers(document);
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", boot);
+  } else {
+    boot();
+  }
+})();

@@ -1,4 +1,4 @@
-"""Project-wide views: the home page and the health check."""
+"""Project-wide views: the home page, the health check and the 500 page."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import logging
 
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.db import DatabaseError, connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from reports.presentation import home_kpis
 from resolutionflow.http import HtmxHttpRequest
 from sessions.models import Session
 
@@ -27,7 +29,11 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         .select_related("tree")
         .order_by("-started_at")
     )
-    return render(request, "home.html", {"active_sessions": active_sessions})
+    context = {"active_sessions": active_sessions}
+    if request.user.has_perm("flow_sessions.view_reports"):
+        # Managers land on last week's figures against the week before.
+        context["report_kpis"] = home_kpis()
+    return render(request, "home.html", context)
 
 
 @require_GET
@@ -43,3 +49,14 @@ def healthz(request: HtmxHttpRequest) -> JsonResponse:
         logger.warning("healthz: database unavailable", exc_info=True)
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """`handler500`: the friendly error page, with the request id to quote.
+
+    Rendered with a plain context, never the request's: context processors
+    would read the user and their permissions, and the database may be what
+    failed. No stack trace or exception text ever reaches the page.
+    """
+    template = loader.get_template("500.html")
+    return HttpResponseServerError(template.render({"request_id": getattr(request, "id", "")}))

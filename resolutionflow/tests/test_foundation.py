@@ -368,14 +368,13 @@ def test_it_renders_the_active_sessions_banner(alice):
     assert f'href="{reverse("sessions:run", args=[sessions[0].pk])}"' in one
 
 
-def test_it_leaves_the_manager_panel_empty_for_now(charlie_client, alice_client):
-    def main_text(client):
-        html = client.get("/").content.decode()
-        return html.split('<main id="main"', 1)[1].split("</main>", 1)[0]
+def test_it_shows_managers_the_team_kpis_of_the_last_week(charlie_client, alice_client):
+    manager_home = charlie_client.get("/").content.decode()
+    engineer_home = alice_client.get("/").content.decode()
 
-    manager_main = main_text(charlie_client).replace("charlie", "NAME")
-    engineer_main = main_text(alice_client).replace("alice", "NAME")
-    assert re.sub(r"\s+", " ", manager_main) == re.sub(r"\s+", " ", engineer_main)
+    assert 'id="team-kpis-heading"' in manager_home
+    assert "Team, last 7 days" in manager_home
+    assert 'id="team-kpis-heading"' not in engineer_home
 
 
 # --- error pages --------------------------------------------------------------

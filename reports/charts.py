@@ -1,0 +1,186 @@
+"""Geometry for the server-rendered SVG charts (the templates draw them).
+
+The charts use a fixed viewBox and scale to their container, so they work on a
+phone without any script; colours come from CSS classes per outcome kind.
+The figures themselves come from `reports.metrics`; this module only lays
+them out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from reports.metrics import DayRow, OutcomeRow
+from reports.presentation import fmt_rate
+
+# Bottom to top in the stacked bars, and the legend order.
+SERIES = (
+    ("success", "Success"),
+    ("partial", "Partial"),
+    ("failure", "Failure"),
+    ("neutral", "Neutral"),
+    ("active", "In progress"),
+)
+SERIES_LABELS = dict(SERIES)
+
+
+def _nice_axis(largest: int, *, ticks: int = 4) -> list[int]:
+    """Round tick values from 0 covering `largest`: 1-2-5 steps, at most `ticks` + 1 lines."""
+    largest = max(largest, 1)
+    magnitude = 10 ** max(0, math.floor(math.log10(largest)) - 1)
+    for factor in (1, 2, 2.5, 5, 10, 20, 25, 50, 100):
+        step = max(1, int(factor * magnitude))
+        if math.ceil(largest / step) <= ticks:
+            break
+    top = math.ceil(largest / step) * step
+    return list(range(0, top + 1, step))
+
+
+@dataclass
+class Segment:
+    kind: str
+    count: int
+    y: float
+    height: float
+
+
+@dataclass
+class Bar:
+    label: str
+    day_iso: str
+    x: float
+    width: float
+    centre: float
+    total: int
+    title: str
+    segments: list[Segment] = field(default_factory=list)
+
+
+@dataclass
+class Tick:
+    value: int
+    y: float
+
+
+@dataclass
+class XLabel:
+    text: str
+    x: float
+    minor: bool
+    anchor: str = "middle"
+
+
+@dataclass
+class DailyChart:
+    width: int
+    height: int
+    left: int
+    right: int
+    baseline: float
+    bars: list[Bar]
+    ticks: list[Tick]
+    labels: list[XLabel]
+    tick_x: int  # right edge of the y-axis labels
+    label_y: int  # baseline of the day labels
+
+
+def daily_chart(days: list[DayRow], *, width: int = 600, height: int = 260) -> DailyChart:
+    """Sessions per day stacked by outcome kind; `days` has one row per day of the period."""
+    left, right, top, bottom = 44, 16, 12, 30
+    plot_width, plot_height = width - left - right, height - top - bottom
+    baseline = top + plot_height
+    axis = _nice_axis(max((day.sessions for day in days), default=0))
+    scale = plot_height / axis[-1]
+    band = plot_width / max(len(days), 1)
+    bar_width = max(1.0, band * 0.72)
+    # Label every `step`-th day; on a phone only every other one of those shows.
+    step = max(1, math.ceil(len(days) / 8))
+    bars, labels = [], []
+    for index, day in enumerate(days):
+        x = left + index * band + (band - bar_width) / 2
+        text = f"{day.day.day} {day.day:%b}"
+        parts = [(kind, getattr(day, kind)) for kind, _ in SERIES]
+        described = ", ".join(
+            f"{count} {SERIES_LABELS[kind].lower()}" for kind, count in parts if count
+        )
+        bar = Bar(
+            label=text,
+            day_iso=day.day.isoformat(),
+            x=round(x, 2),
+            width=round(bar_width, 2),
+            centre=round(x + bar_width / 2, 2),
+            total=day.sessions,
+            title=f"{text}: {day.sessions} session{'s' if day.sessions != 1 else ''}"
+            + (f" ({described})" if described else ""),
+        )
+        y = baseline
+        for kind, count in parts:
+            if not count:
+                continue
+            segment_height = count * scale
+            y -= segment_height
+            bar.segments.append(Segment(kind, count, round(y, 2), round(segment_height, 2)))
+        bars.append(bar)
+        if index == 0:
+            # Starts at the first bar, clear of the axis numbers.
+            labels.append(XLabel(text, bar.x, minor=False, anchor="start"))
+        elif index % step == 0:
+            labels.append(XLabel(text, bar.centre, minor=(index // step) % 2 == 1))
+    ticks = [Tick(value, round(baseline - value * scale, 2)) for value in axis]
+    return DailyChart(
+        width=width,
+        height=height,
+        left=left,
+        right=width - right,
+        baseline=baseline,
+        bars=bars,
+        ticks=ticks,
+        labels=labels,
+        tick_x=left - 8,
+        label_y=height - 8,
+    )
+
+
+@dataclass
+class OutcomeBar:
+    label: str
+    kind: str
+    sessions: int
+    share: str
+    text_y: float  # baseline of the label and value, above the bar
+    y: float
+    width: float
+
+
+@dataclass
+class OutcomeChart:
+    width: int
+    height: int
+    bar_height: int
+    bars: list[OutcomeBar]
+
+
+def outcome_chart(rows: list[OutcomeRow], *, width: int = 480) -> OutcomeChart:
+    """Completed sessions per outcome: a labelled bar per outcome, the largest spanning
+    the width (labels sit above the bars, so long outcome names never collide)."""
+    row_height, bar_height = 46, 14
+    largest = max((row.sessions for row in rows), default=0) or 1
+    bars = [
+        OutcomeBar(
+            label=row.outcome_label,
+            kind=row.outcome_kind,
+            sessions=row.sessions,
+            share=fmt_rate(row.share),
+            text_y=index * row_height + 16,
+            y=index * row_height + 24,
+            width=round(max(2.0, row.sessions / largest * width), 2),
+        )
+        for index, row in enumerate(rows)
+    ]
+    return OutcomeChart(
+        width=width,
+        height=max(1, len(rows)) * row_height,
+        bar_height=bar_height,
+        bars=bars,
+    )

@@ -21,9 +21,12 @@ def navigation(request: HttpRequest) -> dict:
         items.append(("Reports", reverse("reports:overview")))
     if user.is_staff:
         items.append(("Admin", reverse("admin:index")))
-    path = request.path
+    # The section is the longest matching prefix: /sessions/prepare/ is
+    # Prepare, not also History (/sessions/).
+    matches = [url for _, url in items if request.path.startswith(url)]
+    current = max(matches, key=len, default=None)
     return {
         "nav_items": [
-            {"label": label, "url": url, "current": path.startswith(url)} for label, url in items
+            {"label": label, "url": url, "current": url == current} for label, url in items
         ]
     }

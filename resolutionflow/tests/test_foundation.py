@@ -222,6 +222,14 @@ def test_it_marks_the_current_section(db):
     assert f'href="{reverse("trees:library")}">Trees<' in html
 
 
+def test_it_marks_only_the_most_specific_section(db):
+    request = RequestFactory().get(reverse("sessions:prepare"))
+    request.user = UserFactory(username="morgan", groups=["Managers"])
+    html = loader.render_to_string("base.html", request=request)
+    assert f'href="{reverse("sessions:prepare")}" aria-current="page">Prepare<' in html
+    assert f'href="{reverse("sessions:history")}">History<' in html
+
+
 # --- login and logout ---------------------------------------------------------
 
 

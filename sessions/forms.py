@@ -1,0 +1,147 @@
+"""Forms for starting, preparing, stepping through and completing sessions.
+
+Forms validate; the views hand `cleaned_data` to `sessions.services`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from sessions.models import Decision, Outcome, Session
+from trees.models import Tree
+
+NOTES_MAX = Decision._meta.get_field("notes").max_length
+SCRATCHPAD_MAX = Session._meta.get_field("scratchpad").max_length
+
+
+class StartForm(forms.Form):
+    """The Start form on a tree page (SPEC §4.1: Ticket, Client, Summary)."""
+
+    ticket_ref = forms.CharField(
+        label="Ticket",
+        max_length=Session._meta.get_field("ticket_ref").max_length,
+        required=False,
+    )
+    client = forms.CharField(
+        label="Client", max_length=Session._meta.get_field("client").max_length, required=False
+    )
+    summary = forms.CharField(
+        label="Summary",
+        max_length=Session._meta.get_field("summary").max_length,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    # Generated when the form is rendered: a double submit finds the session
+    # the first submit created instead of starting a second one.
+    session_id = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("session_id", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+        self.fields["ticket_ref"].widget.attrs.update(
+            {"autocomplete": "off", "spellcheck": "false", "placeholder": "e.g. T-1042"}
+        )
+        self.fields["client"].widget.attrs.update({"autocomplete": "organization"})
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for name in ("ticket_ref", "client"):
+            if isinstance(cleaned.get(name), str):
+                cleaned[name] = cleaned[name].strip()
+        return cleaned
+
+
+class EngineerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        full = obj.get_full_name()
+        return f"{full} ({obj.get_username()})" if full else obj.get_username()
+
+
+class PrepareForm(StartForm):
+    """A manager prepares a session for an engineer, who starts it later."""
+
+    engineer = EngineerChoiceField(
+        label="Engineer",
+        queryset=get_user_model().objects.none(),
+        empty_label="Choose an engineer…",
+    )
+    tree = forms.ModelChoiceField(
+        label="Tree",
+        queryset=Tree.objects.none(),
+        to_field_name="slug",
+        empty_label="Choose a tree…",
+    )
+
+    field_order = ["engineer", "tree", "ticket_ref", "client", "summary", "session_id"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["engineer"].queryset = (
+            get_user_model()
+            .objects.filter(is_active=True, groups__name="Engineers")
+            .distinct()
+            .order_by("first_name", "last_name", "username")
+        )
+        self.fields["tree"].queryset = Tree.objects.published().order_by("name")
+
+
+class StepForm(forms.Form):
+    """What every step action posts: the step it was made from, and its notes."""
+
+    decision = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    notes = forms.CharField(
+        label="Step notes",
+        max_length=NOTES_MAX,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class AnswerForm(StepForm):
+    choice = forms.IntegerField(min_value=1, error_messages={"required": "Choose an answer."})
+
+
+class NotesForm(StepForm):
+    pass
+
+
+class ScratchpadForm(forms.Form):
+    scratchpad = forms.CharField(
+        label="Scratchpad",
+        max_length=SCRATCHPAD_MAX,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 10}),
+    )
+
+
+class CompleteForm(forms.Form):
+    """The completion dialog on the navigation page (posts to `sessions:complete`)."""
+
+    outcome = forms.ModelChoiceField(
+        label="Outcome",
+        queryset=Outcome.objects.none(),
+        to_field_name="code",
+        empty_label="Choose an outcome…",
+    )
+    outcome_notes = forms.CharField(
+        label="Outcome notes",
+        max_length=Session._meta.get_field("outcome_notes").max_length,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    next_steps = forms.CharField(
+        label="Next steps",
+        max_length=Session._meta.get_field("next_steps").max_length,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["outcome"].queryset = Outcome.objects.active()

@@ -1,0 +1,35 @@
+"""Template helpers for the session pages: `{% load session_tags %}`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+from sessions.formatting import format_duration
+
+register = template.Library()
+
+
+@register.filter(name="duration")
+def duration(value: int | float | timedelta | None) -> str:
+    """`{{ step.duration_seconds|duration }}` → "2m 30s", "1h 04m", "45s"."""
+    try:
+        return format_duration(value)
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.simple_tag(takes_context=True)
+def session_start_form(context: template.Context, tree):
+    """The Start form for `tree`: the bound form being re-shown, or a fresh one.
+
+    A fresh form carries a new `session_id`, so submitting the same rendered
+    form twice (double click, resend) finds the session the first submit made.
+    """
+    from sessions.forms import StartForm
+
+    form = context.get("start_form")
+    if form is not None:
+        return form
+    return StartForm()

@@ -1,0 +1,422 @@
+"""Starting sessions, stepping through them, and the session detail page (SPEC §3, §4).
+
+Every view fetches its session through `get_session_for_user` (another
+engineer's session is a 404) and hands the change to `sessions.services`,
+which keeps the timing rules. Step actions answer htmx with the `step` partial
+of run.html and plain form posts with a 303 back to the navigation page, so
+everything works with JavaScript off.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import Prefetch
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+
+from resolutionflow import clock
+from resolutionflow.http import HtmxHttpRequest
+from sessions import services
+from sessions.forms import (
+    AnswerForm,
+    CompleteForm,
+    NotesForm,
+    PrepareForm,
+    ScratchpadForm,
+    StartForm,
+)
+from sessions.models import Decision, Session
+from sessions.services import InvalidInput, SessionCompleted, SessionConflict
+from sessions.views.common import get_session_for_user
+from trees.models import Choice, Node, Tree
+
+RUN_TEMPLATE = "sessions/run.html"
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    """After a POST, GET the next page (never re-POST on reload)."""
+
+    status_code = 303
+
+
+def _see_other(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    """Plain posts get a 303; htmx requests a client-side redirect."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return HttpResponseSeeOther(url)
+
+
+def _run_url(session: Session) -> str:
+    return reverse("sessions:run", args=[session.pk])
+
+
+# --- the navigation page --------------------------------------------------------
+
+
+def _run_context(
+    request: HtmxHttpRequest,
+    session: Session,
+    *,
+    error: str = "",
+    notes: str | None = None,
+    lost_notes: str | None = None,
+    complete_form: CompleteForm | None = None,
+) -> dict:
+    decisions = list(session.decisions.order_by("seq"))
+    current = next((d for d in decisions if d.exited_at is None), None)
+    node = None
+    if current is not None and session.is_active:
+        node = (
+            Node.objects.prefetch_related(
+                Prefetch("choices", queryset=Choice.objects.order_by("position", "id"))
+            )
+            .select_related("next")
+            .get(pk=current.node_id)
+        )
+    path = [d for d in decisions if d.exit == Decision.Exit.ANSWERED and not d.undone]
+    is_solution = node is not None and node.kind == Node.Kind.SOLUTION
+    if complete_form is None:
+        complete_form = CompleteForm(initial={"outcome": "resolved"} if is_solution else {})
+    # Notes typed on a step that moved on (stale page, other tab) are shown back
+    # rather than silently dropped, unless they were saved on some step anyway.
+    unsaved_notes = ""
+    if lost_notes and all(lost_notes != d.notes for d in decisions):
+        unsaved_notes = lost_notes
+    if notes is None:
+        notes = current.notes if current is not None else ""
+    return {
+        "session": session,
+        "decisions": decisions,
+        "current": current,
+        "node": node,
+        "is_solution": is_solution,
+        "path": path,
+        "can_go_back": bool(path),
+        "error": error,
+        "unsaved_notes": unsaved_notes,
+        "notes_value": notes,
+        "complete_form": complete_form,
+        "complete_inline": complete_form.is_bound or request.GET.get("complete") == "1",
+        "now": clock.now(),
+    }
+
+
+def render_run_page(
+    request: HtmxHttpRequest,
+    session: Session,
+    *,
+    status: int = 200,
+    error: str = "",
+    notes: str | None = None,
+    lost_notes: str | None = None,
+    complete_form: CompleteForm | None = None,
+    partial: bool | None = None,
+) -> HttpResponse:
+    """The navigation page, or only its `step` region for htmx posts.
+
+    Public so the completion view can re-show the dialog's form with errors
+    (`complete_form` bound and invalid renders it inline in the page).
+    """
+    if partial is None:
+        partial = bool(request.htmx) and request.method == "POST"
+    context = _run_context(
+        request,
+        session,
+        error=error,
+        notes=notes,
+        lost_notes=lost_notes,
+        complete_form=complete_form,
+    )
+    template = f"{RUN_TEMPLATE}#step" if partial else RUN_TEMPLATE
+    return render(request, template, context, status=status)
+
+
+def _conflict(
+    request: HtmxHttpRequest, session: Session, exc: SessionConflict, *, notes: str | None = None
+) -> HttpResponse:
+    """409: the session moved on. Show where it is now and say why nothing changed."""
+    session.refresh_from_db()
+    return render_run_page(request, session, status=409, error=exc.message, lost_notes=notes)
+
+
+def _invalid(
+    request: HtmxHttpRequest, session: Session, message: str, *, notes: str | None = None
+) -> HttpResponse:
+    session.refresh_from_db()
+    return render_run_page(request, session, status=422, error=message, notes=notes)
+
+
+def _form_message(form) -> str:
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+@require_GET
+@login_required
+def run(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """The navigation page: the open step of an active session (resume lands here)."""
+    session = get_session_for_user(request, session_id)
+    if session.is_completed:
+        return HttpResponseRedirect(session.get_absolute_url())
+    return render_run_page(request, session, partial=False)
+
+
+def _step_action(request: HtmxHttpRequest, session_id: uuid.UUID, action: str) -> HttpResponse:
+    session = get_session_for_user(request, session_id)
+    form = (AnswerForm if action == "answer" else NotesForm)(request.POST)
+    posted_notes = request.POST.get("notes")
+    if not form.is_valid():
+        return _invalid(request, session, _form_message(form), notes=posted_notes)
+    # Only a form that carries the notes field may overwrite the step's notes.
+    step_notes = form.cleaned_data["notes"] if "notes" in request.POST else None
+    decision_id = form.cleaned_data["decision"]
+    try:
+        if action == "answer":
+            services.decision_answer(
+                session=session,
+                decision_id=decision_id,
+                choice_id=form.cleaned_data["choice"],
+                notes=step_notes,
+            )
+        elif action == "done":
+            services.decision_done(session=session, decision_id=decision_id, notes=step_notes)
+        else:
+            services.decision_back(session=session, decision_id=decision_id, notes=step_notes)
+    except SessionConflict as exc:
+        return _conflict(request, session, exc, notes=step_notes)
+    except InvalidInput as exc:
+        return _invalid(request, session, exc.message, notes=step_notes)
+    if request.htmx:
+        session.refresh_from_db()
+        return render_run_page(request, session)
+    return HttpResponseSeeOther(_run_url(session))
+
+
+@require_POST
+@login_required
+def answer(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Answer the open question with the choice whose button was pressed."""
+    return _step_action(request, session_id, "answer")
+
+
+@require_POST
+@login_required
+def done(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Mark the open action done and move to its next node."""
+    return _step_action(request, session_id, "done")
+
+
+@require_POST
+@login_required
+def back(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Go back one step; the undone answer stays in the log."""
+    return _step_action(request, session_id, "back")
+
+
+def _retarget_step(response: HttpResponse) -> HttpResponse:
+    """An autosave that hit a conflict replaces the whole step region instead."""
+    return reswap(retarget(response, "#step"), "outerHTML")
+
+
+@require_POST
+@login_required
+def notes(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Save the open step's notes without answering it (autosave, or `Save notes`)."""
+    session = get_session_for_user(request, session_id)
+    form = NotesForm(request.POST)
+    if not form.is_valid():
+        response = _invalid(request, session, _form_message(form), notes=request.POST.get("notes"))
+        return _retarget_step(response) if request.htmx else response
+    try:
+        decision = services.decision_save_notes(
+            session=session,
+            decision_id=form.cleaned_data["decision"],
+            notes=form.cleaned_data["notes"],
+        )
+    except SessionConflict as exc:
+        response = _conflict(request, session, exc, notes=form.cleaned_data["notes"])
+        return _retarget_step(response) if request.htmx else response
+    if request.htmx:
+        return render(
+            request, f"{RUN_TEMPLATE}#notes-saved", {"saved_at": clock.now(), "current": decision}
+        )
+    messages.success(request, "Step notes saved.")
+    return HttpResponseSeeOther(_run_url(session))
+
+
+@require_POST
+@login_required
+def scratchpad(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Save the scratchpad (autosaved about a second after typing stops)."""
+    session = get_session_for_user(request, session_id)
+    form = ScratchpadForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            return render(
+                request,
+                f"{RUN_TEMPLATE}#scratchpad-saved",
+                {"scratchpad_error": _form_message(form)},
+                status=422,
+            )
+        return _invalid(request, session, f"Scratchpad not saved: {_form_message(form)}")
+    try:
+        services.session_save_scratchpad(session=session, text=form.cleaned_data["scratchpad"])
+    except SessionConflict as exc:
+        response = _conflict(request, session, exc)
+        return _retarget_step(response) if request.htmx else response
+    if request.htmx:
+        return render(request, f"{RUN_TEMPLATE}#scratchpad-saved", {"saved_at": clock.now()})
+    messages.success(request, "Scratchpad saved.")
+    return HttpResponseSeeOther(_run_url(session))
+
+
+# --- starting ---------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The Start form on a tree page: create the session and start its clock."""
+    tree = get_object_or_404(Tree.objects.published(), slug=slug)
+    form = StartForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            session = services.session_create(
+                tree=tree,
+                engineer=request.user,
+                ticket_ref=data["ticket_ref"],
+                client=data["client"],
+                summary=data["summary"],
+                session_id=data["session_id"],
+            )
+        except SessionCompleted as exc:
+            # The same form sent again after that session was completed.
+            return HttpResponseSeeOther(exc.session.get_absolute_url())
+        except InvalidInput as exc:
+            form.add_error(None, exc.message)
+        else:
+            return _see_other(request, _run_url(session))
+    return render(request, "sessions/start.html", {"tree": tree, "start_form": form}, status=422)
+
+
+@require_POST
+@login_required
+def begin(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Start a prepared session: its clock starts now."""
+    session = get_session_for_user(request, session_id)
+    try:
+        services.session_start(session=session)
+    except SessionConflict as exc:
+        return _conflict(request, session, exc)
+    except InvalidInput as exc:
+        return _invalid(request, session, exc.message)
+    return _see_other(request, _run_url(session))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("flow_sessions.prepare_session", raise_exception=True)
+def prepare(request: HtmxHttpRequest) -> HttpResponse:
+    """Managers prepare a session for an engineer; the engineer starts it later."""
+    form = PrepareForm(request.POST) if request.method == "POST" else PrepareForm()
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            session = services.session_prepare(
+                tree=data["tree"],
+                engineer=data["engineer"],
+                by=request.user,
+                ticket_ref=data["ticket_ref"],
+                client=data["client"],
+                summary=data["summary"],
+                session_id=data["session_id"],
+            )
+        except InvalidInput as exc:
+            form.add_error(None, exc.message)
+        else:
+            engineer = session.engineer
+            messages.success(
+                request,
+                f"Session prepared for {engineer.get_full_name() or engineer.get_username()}: "
+                f"{session.tree.name}{f' · {session.ticket_ref}' if session.ticket_ref else ''}. "
+                "It is waiting for them to press Start.",
+            )
+            return HttpResponseSeeOther(reverse("sessions:history"))
+    waiting = (
+        Session.objects.prepared()
+        .filter(created_by=request.user)
+        .select_related("engineer", "tree")
+        .order_by("-created_at")[:10]
+    )
+    return render(
+        request,
+        "sessions/prepare.html",
+        {"form": form, "waiting": waiting},
+        status=422 if form.is_bound else 200,
+    )
+
+
+# --- the detail page --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    decision: Decision
+    seconds: float
+    fraction: float
+
+    @property
+    def label(self) -> str:
+        """What happened to the step, in words (never colour alone)."""
+        if self.decision.exit == Decision.Exit.BACKTRACKED:
+            return "went back"
+        if self.decision.undone:
+            return "undone"
+        if self.decision.exited_at is None:
+            return "in progress"
+        return ""
+
+
+def _timeline(session: Session, decisions: list[Decision], now) -> list[TimelineStep]:
+    seconds = [
+        d.duration_seconds
+        if d.duration_seconds is not None
+        else max(0.0, ((session.completed_at or now) - d.entered_at).total_seconds())
+        for d in decisions
+    ]
+    total = max(sum(seconds), session.elapsed.total_seconds() if session.elapsed else 0, 1)
+    return [
+        TimelineStep(decision=d, seconds=s, fraction=round(s / total, 4))
+        for d, s in zip(decisions, seconds, strict=True)
+    ]
+
+
+@require_GET
+@login_required
+def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Everything about one session: header, outcome, timeline, scratchpad, audit trail."""
+    session = get_session_for_user(request, session_id)
+    now = clock.now()
+    decisions = list(session.decisions.order_by("seq"))
+    changes = list(
+        session.outcome_changes.select_related("old_outcome", "new_outcome", "changed_by")
+    )
+    return render(
+        request,
+        "sessions/detail.html",
+        {
+            "session": session,
+            "decisions": decisions,
+            "timeline": _timeline(session, decisions, now),
+            "changes": changes,
+            "closing": changes[0] if changes else None,
+            "now": now,
+        },
+    )

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger("resolutionflow.requests")
@@ -43,8 +45,33 @@ class RequestIdMiddleware:
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
-                    "user_id": getattr(getattr(request, "user", None), "pk", None),
+                    "user_id": _user_id(request),
                     "duration_ms": round((time.monotonic() - started) * 1000, 1),
                 },
             )
         return response
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    """The signed-in user's id, for the log line. Finding it may load the session
+    from the database; when that is what failed (database down), log without it
+    rather than fail again and lose the 500 page's headers and this log line."""
+    try:
+        return getattr(getattr(request, "user", None), "pk", None)
+    except DatabaseError:
+        return None
+
+
+class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
+    """Django's LoginRequiredMiddleware, deciding on public views first.
+
+    Django's looks the user up before it reads `login_not_required`, so a
+    public view reached with a session cookie (`/healthz` from a signed-in
+    browser) reads the session table: with the database down that is a 500
+    instead of the health check's 503.
+    """
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not getattr(view_func, "login_required", True):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)

@@ -3,11 +3,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from resolutionflow import views
+from resolutionflow.forms import AdminLoginForm, LoginForm
+
+handler500 = "resolutionflow.views.server_error"
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=LoginForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",

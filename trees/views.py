@@ -88,7 +88,8 @@ def _version_for_request(request: HtmxHttpRequest, tree: Tree) -> TreeVersion | 
         raise Http404("Previews are for staff.")
     if requested == "draft":
         return get_object_or_404(tree.versions, status=TreeVersion.Status.DRAFT)
-    if requested.isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if requested.isdecimal():
         return get_object_or_404(tree.versions, number=int(requested))
     raise Http404("Unknown version.")
 

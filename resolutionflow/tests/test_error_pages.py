@@ -1,0 +1,345 @@
+"""Error pages, request ids, the log line of every failed request, and a database outage.
+
+Every 4xx/5xx response is logged once on `resolutionflow.requests` with the
+request id that the `X-Request-ID` response header carries, so a person who
+quotes the id from a 500 page leads straight to the log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+from django.db import OperationalError, close_old_connections, connection
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from sessions import services
+from sessions.models import Session
+from sessions.tests.factories import build_version, outcome
+
+REQUEST_LOGGER = "resolutionflow.requests"
+HEX_ID = re.compile(r"[0-9a-f]{32}")
+TRACE_MARKERS = ("Traceback", "OperationalError", "connection refused", 'File "', "django/")
+
+
+@pytest.fixture
+def request_log(caplog):
+    """The records of `resolutionflow.requests` (which does not propagate to the root)."""
+    logger = logging.getLogger(REQUEST_LOGGER)
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    yield lambda: [r for r in caplog.records if r.name == REQUEST_LOGGER]
+    logger.removeHandler(caplog.handler)
+
+
+@pytest.fixture
+def active_session(alice, clock):
+    version = build_version()
+    return services.session_create(tree=version.tree, engineer=alice, ticket_ref="T-1042")
+
+
+def _in_app_layout(html: str) -> bool:
+    return (
+        all(
+            marker in html
+            for marker in ('<a class="skip-link" href="#main">', '<main id="main"', "<footer")
+        )
+        and 'href="/static/css/app.css"' in html
+    )
+
+
+def _the_only_log_line(records, response):
+    """The one log record of `response`, checked against its headers."""
+    [record] = records
+    assert record.request_id == response["X-Request-ID"]
+    assert record.status == response.status_code
+    return record
+
+
+# --- the pages ------------------------------------------------------------------------
+
+
+def test_it_renders_404_in_the_app_layout_and_logs_it(alice_client, alice, request_log):
+    response = alice_client.get("/sessions/00000000-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert _in_app_layout(html)
+    assert "Page not found" in html
+    assert 'class="nav-link"' in html  # the signed-in navigation, not a bare page
+    record = _the_only_log_line(request_log(), response)
+    assert record.levelname == "WARNING"
+    assert record.method == "GET"
+    assert record.path == "/sessions/00000000-0000-0000-0000-000000000000/"
+    assert record.user_id == alice.pk
+
+
+def test_it_renders_403_in_the_app_layout_and_logs_it(alice_client, request_log):
+    response = alice_client.get(reverse("sessions:prepare"))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert _in_app_layout(html)
+    assert "You don't have access to this page" in html
+    _the_only_log_line(request_log(), response)
+
+
+def test_it_explains_the_reports_403(alice_client, request_log):
+    response = alice_client.get(reverse("reports:overview"))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert _in_app_layout(html)
+    assert "Reports are for managers" in html
+    _the_only_log_line(request_log(), response)
+
+
+def test_it_renders_409_in_the_app_layout_and_logs_it(
+    alice_client, active_session, alice, request_log
+):
+    services.session_complete(session=active_session, outcome=outcome("resolved"), by=alice)
+    response = alice_client.post(
+        reverse("sessions:complete", args=[active_session.pk]),
+        {"outcome": "escalated", "source": "navigation"},
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert _in_app_layout(html)
+    assert "Already closed by you as Resolved." in html
+    assert "Nothing was changed." in html
+    record = _the_only_log_line(request_log(), response)
+    assert record.method == "POST"
+    active_session.refresh_from_db()
+    assert active_session.outcome.code == "resolved"
+
+
+def test_it_renders_the_csrf_failure_in_the_app_layout(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert _in_app_layout(html)
+    assert "This form has expired" in html
+    assert "<style" not in html  # Django's built-in page would break the CSP
+    assert client.get("/").status_code == 200  # and nothing happened
+
+
+@override_settings(DEBUG=False)
+def test_it_renders_a_friendly_500_with_the_request_id_and_no_trace(alice, request_log):
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    boom = RuntimeError("secret internals: /etc/passwd")
+    with mock.patch("trees.views.build_outline", side_effect=boom):
+        build_version()
+        response = client.get(reverse("trees:detail", args=["vpn"]))
+    assert response.status_code == 500
+    html = response.content.decode()
+    assert "Something went wrong" in html
+    assert 'href="/static/css/app.css"' in html
+    assert f"<code>{response['X-Request-ID']}</code>" in html
+    assert "secret internals" not in html
+    assert not any(marker in html for marker in TRACE_MARKERS)
+    assert response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    record = _the_only_log_line(request_log(), response)
+    assert record.levelname == "ERROR"
+
+
+# --- request ids ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path,status",
+    [
+        ("/", 200),
+        ("/trees/", 200),
+        ("/accounts/logout/", 405),
+        ("/no-such-page/", 404),
+        ("/healthz", 200),
+    ],
+)
+def test_it_tags_every_response_with_a_request_id(alice_client, path, status):
+    response = alice_client.get(path)
+    assert response.status_code == status
+    assert HEX_ID.fullmatch(response["X-Request-ID"])
+
+
+def test_it_tags_redirects_too(client):
+    response = client.get("/trees/")
+    assert response.status_code == 302
+    assert HEX_ID.fullmatch(response["X-Request-ID"])
+
+
+def test_it_gives_every_request_its_own_id(alice_client):
+    ids = {alice_client.get("/").headers["X-Request-ID"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+@pytest.mark.parametrize(
+    "incoming", ["req-2026-02-10.abc_123", "f" * 64, "0123abcd", "a1b2c3d4-e5f6-4711-8000-00000000"]
+)
+def test_it_echoes_a_valid_incoming_request_id(alice_client, incoming, request_log):
+    response = alice_client.get("/no-such-page/", headers={"X-Request-ID": incoming})
+    assert response["X-Request-ID"] == incoming
+    assert _the_only_log_line(request_log(), response).request_id == incoming
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [
+        "short",
+        "f" * 65,
+        "abc def ghi",
+        "abcdefgh\r\nX-Injected: 1",
+        "abcdefgh status=200",
+        "<script>alert(1)</script>",
+        "ééééééééé",
+        "",
+    ],
+)
+def test_it_replaces_an_invalid_incoming_request_id(alice_client, incoming, request_log):
+    response = alice_client.get("/no-such-page/", headers={"X-Request-ID": incoming})
+    assert HEX_ID.fullmatch(response["X-Request-ID"])
+    assert response["X-Request-ID"] != incoming
+    assert "X-Injected" not in response
+    assert _the_only_log_line(request_log(), response).request_id == response["X-Request-ID"]
+
+
+def test_it_logs_nothing_for_successful_requests(alice_client, request_log):
+    assert alice_client.get("/").status_code == 200
+    assert alice_client.get("/trees/").status_code == 200
+    assert request_log() == []
+
+
+def test_it_logs_every_failed_request_once(alice_client, request_log):
+    responses = [
+        alice_client.get("/no-such-page/"),
+        alice_client.get("/accounts/logout/"),
+        alice_client.get(reverse("reports:overview")),
+        alice_client.get(reverse("sessions:prepare")),
+    ]
+    assert [r.status_code for r in responses] == [404, 405, 403, 403]
+    records = request_log()
+    assert [r.request_id for r in records] == [r["X-Request-ID"] for r in responses]
+    assert [r.status for r in records] == [404, 405, 403, 403]
+    assert all(r.duration_ms >= 0 for r in records)
+
+
+# --- database outage ---------------------------------------------------------------------
+
+
+@contextmanager
+def database_down():
+    """Every attempt to reach the database fails, as when PostgreSQL is down."""
+
+    def refuse(*args, **kwargs):
+        raise OperationalError('connection to server at "db" (10.0.0.5), port 5432 failed')
+
+    with (
+        mock.patch.object(connection, "ensure_connection", refuse),
+        mock.patch.object(connection, "cursor", refuse),
+    ):
+        yield
+
+
+@override_settings(DEBUG=False)
+def test_it_survives_a_database_outage_without_a_restart(alice, active_session, request_log):
+    # One client (one handler, one middleware chain) throughout: no restart.
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    run_url = reverse("sessions:run", args=[active_session.pk])
+    assert client.get(run_url).status_code == 200
+
+    with database_down():
+        health = client.get("/healthz")
+        page = client.get(run_url)
+        anonymous = Client(raise_request_exception=False).get("/healthz")
+
+    assert health.status_code == 503
+    assert health.json() == {"status": "error", "database": "unavailable"}
+    assert anonymous.status_code == 503
+    assert page.status_code == 500
+    html = page.content.decode()
+    assert "Something went wrong" in html
+    assert f"<code>{page['X-Request-ID']}</code>" in html
+    assert not any(marker in html for marker in TRACE_MARKERS)
+    assert page["Content-Security-Policy"]
+    assert page["X-Frame-Options"] == "DENY"
+    statuses = {r.request_id: (r.status, r.levelname, r.user_id) for r in request_log()}
+    assert statuses[page["X-Request-ID"]] == (500, "ERROR", None)
+    assert statuses[health["X-Request-ID"]][0] == 503
+
+    # Back up: the same client carries on, nothing was lost.
+    assert client.get("/healthz").status_code == 200
+    response = client.get(run_url)
+    assert response.status_code == 200
+    assert "T-1042" in response.content.decode()
+    assert Session.objects.get(pk=active_session.pk).started_at is not None
+
+
+def _refused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@override_settings(DEBUG=False)
+def test_it_reconnects_after_postgresql_goes_away_and_comes_back(alice):
+    """A real outage: our server connection is terminated and PostgreSQL refuses new ones."""
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+
+    def request(path: str):
+        # Django's WSGI handler closes broken connections at the start of every
+        # request; the test client switches that off, so do what the handler does.
+        close_old_connections()
+        return client.get(path)
+
+    assert request("/").status_code == 200
+    original = dict(connection.settings_dict)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            [pid] = cursor.fetchone()
+        import psycopg
+
+        with psycopg.connect(
+            host=original["HOST"] or None,
+            port=original["PORT"] or None,
+            user=original["USER"] or None,
+            password=original["PASSWORD"] or None,
+            dbname=connection.settings_dict["NAME"],
+            autocommit=True,
+        ) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(_refused_port()))
+
+        health = request("/healthz")
+        page = request("/")
+        assert health.status_code == 503
+        assert page.status_code == 500
+        assert "Something went wrong" in page.content.decode()
+        assert not any(marker in page.content.decode() for marker in TRACE_MARKERS)
+    finally:
+        connection.settings_dict.update(HOST=original["HOST"], PORT=original["PORT"])
+
+    assert request("/healthz").status_code == 200
+    assert request("/").status_code == 200
+
+
+def test_it_answers_a_malformed_request_with_a_400_page(alice_client, request_log):
+    # More fields than DATA_UPLOAD_MAX_NUMBER_FIELDS: Django refuses to parse the query.
+    query = "&".join(f"f{i}=1" for i in range(1_100))
+    response = alice_client.get("/sessions/", QUERY_STRING=query)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Request not understood" in html
+    assert 'href="/static/css/app.css"' in html
+    _the_only_log_line(request_log(), response)

@@ -1,0 +1,294 @@
+"""Every page works under the strict Content-Security-Policy, the admin included.
+
+Chromium reports each blocked script, style or eval twice: a console message
+("Refused to apply inline style … Content Security Policy …") and a
+`securitypolicyviolation` event, which an init script (it runs before the
+page's own scripts) records in `window.__cspViolations`. Each page is visited
+as the role that uses it, interacted with where JavaScript or htmx changes it
+(the completion dialog, the close popover, the export panel, an answer), and
+both records must stay empty. The document's security headers are checked on
+every visit.
+
+`test_it_notices_a_violation` proves the listeners work: without it a broken
+listener would pass every page.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from conftest import screenshot
+from resolutionflow.tests.factories import DEFAULT_PASSWORD
+from sessions import services
+from sessions.models import Outcome, Session
+from sessions.tests.factories import build_version, outcome
+from trees import services as tree_services
+
+pytestmark = pytest.mark.browser
+
+RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push({
+    directive: event.effectiveDirective || event.violatedDirective,
+    blocked: event.blockedURI,
+    sample: event.sample,
+    source: event.sourceFile,
+    line: event.lineNumber,
+  });
+});
+"""
+CONSOLE_MARKERS = ("Content Security Policy", "Refused to")
+
+
+class Watcher:
+    """A page with both violation records; `check()` collects what went wrong."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.console: list[str] = []
+        self.problems: list[str] = []
+        self.visited = 0
+        page.add_init_script(RECORDER)
+        page.on("console", self._on_console)
+
+    def _on_console(self, message) -> None:
+        if any(marker in message.text for marker in CONSOLE_MARKERS):
+            self.console.append(f"{self.page.url}: {message.text}")
+
+    def visit(self, path: str, *, status: int = 200) -> None:
+        response = self.page.goto(path)
+        self.page.wait_for_load_state("networkidle")
+        self.visited += 1
+        if response is None or response.status != status:
+            got = response.status if response else None
+            self.problems.append(f"{path}: status {got}, expected {status}")
+            return
+        self._check_headers(path, response.headers)
+        self.check(path)
+
+    def _check_headers(self, path: str, headers: dict[str, str]) -> None:
+        expected = {
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "same-origin",
+            "x-frame-options": "DENY",
+        }
+        for name, value in expected.items():
+            if headers.get(name) != value:
+                self.problems.append(f"{path}: {name} is {headers.get(name)!r}")
+        if "camera=()" not in headers.get("permissions-policy", ""):
+            self.problems.append(f"{path}: no Permissions-Policy")
+        csp = headers.get("content-security-policy", "")
+        if "script-src 'self'" not in csp or "style-src 'self'" not in csp or "unsafe" in csp:
+            self.problems.append(f"{path}: Content-Security-Policy is {csp!r}")
+
+    def check(self, where: str) -> None:
+        """Record every violation so far (events and console), then start afresh."""
+        events = self.page.evaluate("window.__cspViolations || []")
+        for event in events:
+            self.problems.append(f"{where}: {event}")
+        self.page.evaluate("window.__cspViolations = []")
+        self.problems.extend(self.console)
+        self.console.clear()
+
+    def assert_clean(self) -> None:
+        assert self.visited, "no page was visited"
+        assert not self.problems, "\n".join(self.problems)
+
+
+@pytest.fixture
+def watch(new_page):
+    def make(user=None, **options) -> Watcher:
+        return Watcher(new_page(user, **options))
+
+    return make
+
+
+@pytest.fixture
+def vpn(db):
+    return build_version()
+
+
+@pytest.fixture
+def running(alice, vpn, clock) -> Session:
+    return services.session_create(
+        tree=vpn.tree, engineer=alice, ticket_ref="T-1042", client="Acme Ltd"
+    )
+
+
+@pytest.fixture
+def completed(alice, vpn, clock) -> Session:
+    session = services.session_create(tree=vpn.tree, engineer=alice, ticket_ref="T-1041")
+    step = session.decisions.get()
+    clock.advance(90)
+    services.decision_answer(
+        session=session,
+        decision_id=step.pk,
+        choice_id=step.node.choices.get(label="Yes").pk,
+        notes="Client 5.2",
+    )
+    clock.advance(60)
+    return services.session_complete(
+        session=session,
+        outcome=outcome("resolved"),
+        by=alice,
+        outcome_notes="Credentials reset.",
+        next_steps="Monitor.",
+    )
+
+
+# --- the canary -------------------------------------------------------------------------------
+
+
+def test_it_notices_a_violation(watch, alice):
+    watcher = watch(alice)
+    watcher.visit("/")
+    watcher.page.evaluate(
+        "document.head.insertAdjacentHTML('beforeend', '<style>body { color: red }</style>')"
+    )
+    watcher.page.evaluate(
+        "const s = document.createElement('script'); s.textContent = 'window.x = 1';"
+        "document.body.append(s)"
+    )
+    watcher.page.wait_for_timeout(200)
+    watcher.check("canary")
+    assert any("style-src" in p for p in watcher.problems), watcher.problems
+    assert any("script-src" in p for p in watcher.problems), watcher.problems
+    assert any("Content Security Policy" in p for p in watcher.problems), watcher.problems
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+def test_it_keeps_the_signed_out_pages_within_the_policy(watch, alice):
+    watcher = watch()
+    watcher.visit(reverse("login"))
+    page = watcher.page
+    # Five wrong passwords: the locked-out page (429) is a page too.
+    for _ in range(5):
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill("wrong")
+        with page.expect_response(lambda r: r.url.endswith(reverse("login"))) as answer:
+            page.get_by_role("button", name="Log in").click()
+        page.wait_for_load_state("networkidle")
+    assert answer.value.status == 429
+    expect(page.get_by_role("heading", name="Too many failed sign-ins")).to_be_visible()
+    watcher.check("locked out")
+    watcher.assert_clean()
+
+
+def test_it_keeps_the_engineer_pages_within_the_policy(watch, alice, running, completed):
+    watcher = watch(alice)
+    page = watcher.page
+
+    watcher.visit("/")
+    watcher.visit(reverse("trees:library"))
+    watcher.visit(reverse("trees:library") + "?q=vpn")
+    watcher.visit(reverse("trees:detail", args=[running.tree.slug]))
+
+    # The navigation page, an htmx answer, then the completion dialog.
+    watcher.visit(reverse("sessions:run", args=[running.pk]))
+    page.get_by_role("button", name="Yes", exact=True).click()
+    expect(page.get_by_role("heading", name="Reset the VPN credentials")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    watcher.check("run: after an htmx answer")
+    page.get_by_role("button", name="Complete session").click()
+    expect(page.get_by_role("dialog", name="Complete the session")).to_be_visible()
+    screenshot(page, "csp-completion-dialog")
+    watcher.check("run: completion dialog open")
+
+    # History with the close popover open.
+    watcher.visit(reverse("sessions:history"))
+    card = page.get_by_role("article", name=re.compile("T-1042"))
+    card.get_by_role("button", name="Close", exact=True).click()
+    expect(card.get_by_role("dialog")).to_be_visible()
+    screenshot(page, "csp-close-popover")
+    watcher.check("history: close popover open")
+    page.keyboard.press("Escape")
+    # The filters swap the results by htmx, on change and as one types.
+    page.get_by_label("Status").select_option("completed")
+    page.get_by_label("Search").fill("T-1041")
+    expect(page.get_by_role("article")).to_have_count(1)
+    page.wait_for_load_state("networkidle")
+    watcher.check("history: filtered by htmx")
+
+    # The detail page with its export panel, switched to another format by htmx.
+    watcher.visit(reverse("sessions:detail", args=[completed.pk]))
+    panel = page.locator("#export")
+    expect(panel.get_by_role("heading", name="Export")).to_be_visible()
+    panel.get_by_role("link", name="Markdown").click()
+    expect(panel.get_by_role("link", name="Markdown")).to_have_attribute("aria-current", "true")
+    page.wait_for_load_state("networkidle")
+    watcher.check("detail: export panel switched to Markdown")
+    watcher.visit(reverse("sessions:export", args=[completed.pk, "html"]))
+
+    watcher.visit(reverse("password_change"))
+    watcher.visit("/no-such-page/", status=404)
+    watcher.visit(reverse("reports:overview"), status=403)
+    watcher.assert_clean()
+
+
+def test_it_keeps_the_manager_pages_within_the_policy(watch, charlie, alice, completed):
+    watcher = watch(charlie)
+    watcher.visit(reverse("sessions:prepare"))
+    watcher.visit(reverse("reports:overview"))
+    screenshot(watcher.page, "csp-reports")
+    watcher.visit(reverse("reports:tree", args=[completed.tree.slug]))
+    watcher.visit(reverse("sessions:history"))
+    watcher.assert_clean()
+
+
+def test_it_keeps_the_admin_within_the_policy(watch, admin_user, running, completed, vpn):
+    draft = tree_services.version_create_draft(tree=vpn.tree)
+    watcher = watch(admin_user)
+    pages = [
+        reverse("admin:index"),
+        reverse("admin:trees_tree_changelist"),
+        reverse("admin:trees_tree_change", args=[vpn.tree.pk]),
+        reverse("admin:trees_tree_import"),
+        reverse("admin:trees_treeversion_change", args=[draft.pk]),
+        reverse("admin:trees_treeversion_change", args=[vpn.pk]),
+        reverse("admin:trees_node_change", args=[draft.nodes.get(key="client-installed").pk]),
+        reverse("admin:flow_sessions_session_changelist"),
+        reverse("admin:flow_sessions_session_change", args=[running.pk]),
+        reverse("admin:flow_sessions_session_change", args=[completed.pk]),
+        reverse("admin:flow_sessions_outcome_changelist"),
+        reverse(
+            "admin:flow_sessions_outcome_change", args=[Outcome.objects.get(code="resolved").pk]
+        ),
+        reverse("admin:flow_sessions_outcome_add"),
+        reverse("admin:auth_user_changelist"),
+        reverse("admin:auth_user_change", args=[admin_user.pk]),
+        reverse("admin:password_change"),
+        reverse("admin:axes_accessattempt_changelist"),
+    ]
+    for path in pages:
+        watcher.visit(path)
+    screenshot(watcher.page, "csp-admin")
+    # The admin's own JavaScript: the collapsible scratchpad fieldset and inline rows.
+    watcher.visit(reverse("admin:flow_sessions_session_change", args=[completed.pk]))
+    toggle = watcher.page.locator("fieldset.collapse summary, .collapse-toggle").first
+    if toggle.count():
+        toggle.click()
+    watcher.visit(reverse("admin:trees_treeversion_change", args=[draft.pk]))
+    add_row = watcher.page.locator(".add-row a").first
+    if add_row.count():
+        add_row.click()
+        watcher.check("admin: an inline row added")
+    watcher.assert_clean()
+
+
+def test_it_keeps_the_admin_login_within_the_policy(watch, admin_user):
+    watcher = watch()
+    watcher.visit(reverse("admin:login"))
+    page = watcher.page
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    watcher.check("admin: signed in")
+    watcher.assert_clean()

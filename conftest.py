@@ -211,6 +211,12 @@ def admin_page(new_page, admin_user):
 
 def assert_accessible(page, *, context: str | None = None) -> None:
     """Run axe-core on the page; fail on any serious or critical violation."""
+    # Colours measured mid-animation (a dialog fading in) are not what people
+    # see: let finite animations and transitions finish first.
+    page.wait_for_function(
+        """() => document.getAnimations().every(
+            a => a.playState !== 'running' || a.effect.getComputedTiming().iterations === Infinity)"""
+    )
     page.evaluate(f"() => {{ {AXE_SOURCE}\n; window.axe = axe; }}")
     results = page.evaluate(
         """async (context) => {

@@ -214,8 +214,8 @@ def assert_accessible(page, *, context: str | None = None) -> None:
     # Colours measured mid-animation (a dialog fading in) are not what people
     # see: let finite animations and transitions finish first.
     page.wait_for_function(
-        """() => document.getAnimations().every(
-            a => a.playState !== 'running' || a.effect.getComputedTiming().iterations === Infinity)"""
+        """() => document.getAnimations().every(a =>
+            a.playState !== 'running' || a.effect.getComputedTiming().iterations === Infinity)"""
     )
     page.evaluate(f"() => {{ {AXE_SOURCE}\n; window.axe = axe; }}")
     results = page.evaluate(

@@ -86,9 +86,7 @@ def render_markdown(text: str) -> SafeString:
     """Safe HTML for a markdown `text` ("" for an empty one)."""
     if not text or not text.strip():
         return mark_safe("")
-    html = markdown_lib.markdown(
-        _separate_lists(text), extensions=EXTENSIONS, output_format="html"
-    )
+    html = markdown_lib.markdown(_separate_lists(text), extensions=EXTENSIONS, output_format="html")
     html = _HEADING.sub(_shift_heading, html)
     cleaned = nh3.clean(
         html,

@@ -42,5 +42,9 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## Benchmark with a year of a large MSP's data (PostgreSQL; see docs/PERFORMANCE.md)
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var/staticfiles

@@ -20,22 +20,28 @@ from sessions.formatting import format_duration
 MISSING = "—"
 
 
+def _missing(value) -> bool:
+    """No figure: undefined (None), or absent altogether (a template's "" for a
+    missing row, e.g. a tree with no sessions in the range)."""
+    return value is None or isinstance(value, str)
+
+
 def fmt_count(value: int | None) -> str:
-    return MISSING if value is None else f"{value:,}"
+    return MISSING if _missing(value) else f"{value:,}"
 
 
 def fmt_rate(value: float | None) -> str:
     """A fraction as a percentage with one decimal: 0.5714… → "57.1%"."""
-    return MISSING if value is None else f"{value * 100:.1f}%"
+    return MISSING if _missing(value) else f"{value * 100:.1f}%"
 
 
 def fmt_duration(value: float | None) -> str:
-    return MISSING if value is None else format_duration(value)
+    return MISSING if _missing(value) else format_duration(value)
 
 
 def fmt_number(value: float | None) -> str:
     """A median of counts (steps): "3.5", "4"."""
-    if value is None:
+    if _missing(value):
         return MISSING
     return f"{value:.1f}".removesuffix(".0")
 

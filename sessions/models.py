@@ -69,6 +69,18 @@ class ClosedFrom(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+# The columns the reports read from a session, carried by its covering indexes.
+REPORT_COLUMNS = [
+    "id",
+    "completed_at",
+    "duration_seconds",
+    "step_count",
+    "outcome",
+    "tree",
+    "engineer",
+]
+
+
 class SessionQuerySet(models.QuerySet):
     def prepared(self) -> SessionQuerySet:
         return self.filter(started_at__isnull=True)
@@ -163,8 +175,27 @@ class Session(models.Model):
             models.Index(fields=["engineer", "-created_at"], name="session_engineer_created"),
             models.Index(fields=["tree", "-created_at"], name="session_tree_created"),
             models.Index(fields=["-created_at"], name="session_created"),
-            models.Index(fields=["started_at"], name="session_started"),
+            # Reports read sessions by start date (and tree) through these
+            # covering indexes alone: see docs/PERFORMANCE.md.
+            models.Index(
+                fields=["started_at"],
+                include=REPORT_COLUMNS,
+                name="session_started_covering",
+            ),
+            models.Index(
+                fields=["tree", "started_at"],
+                include=[c for c in REPORT_COLUMNS if c != "tree"],
+                name="session_tree_started",
+            ),
             models.Index(fields=["outcome", "-created_at"], name="session_outcome_created"),
+            # History filters: "Active" (a small share of all sessions) and an
+            # engineer's date range.
+            models.Index(
+                fields=["-created_at"],
+                condition=Q(started_at__isnull=False, completed_at__isnull=True),
+                name="session_active_created",
+            ),
+            models.Index(fields=["engineer", "started_at"], name="session_engineer_started"),
         ]
 
     def __str__(self) -> str:
@@ -254,13 +285,18 @@ class Decision(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(exited_at__isnull=True, exit="", duration_seconds__isnull=True)
-                | Q(exited_at__isnull=False, duration_seconds__isnull=False)
-                & ~Q(exit=""),
+                | Q(exited_at__isnull=False, duration_seconds__isnull=False) & ~Q(exit=""),
                 name="decision_exit_consistent",
             ),
         ]
         indexes = [
             models.Index(fields=["node_key", "session"], name="decision_node_key"),
+            # Completed sessions whose last step is not a solution (drop-offs).
+            models.Index(
+                fields=["session"],
+                condition=Q(exit="session_closed") & ~Q(node_kind="solution"),
+                name="decision_dropoff",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -244,6 +244,14 @@ def test_it_drills_down_into_a_tree_with_no_completed_sessions(charlie_client, d
     assert response.context["slowest"] == response.context["most_abandoned"] == []
 
 
+def test_it_drills_down_into_a_tree_with_no_sessions_in_the_range(charlie_client, data):
+    response = charlie_client.get("/reports/trees/mail/?from=2000-01-01&to=2000-01-31")
+
+    assert response.status_code == 200
+    assert response.context["tree_row"] is None
+    assert "Resolution rate" in response.text
+
+
 # --- CSV ------------------------------------------------------------------------------
 
 

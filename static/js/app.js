@@ -530,6 +530,7 @@
   window.ResolutionFlow = {
     toast: showToast,
     onLoad: onLoad,
+    writeClipboard: writeClipboard,
     formatElapsed: formatElapsed,
     formatRelative: formatRelative,
   };
@@ -567,23 +568,6 @@
     );
   }
 
-  function copyWithSelection(text) {
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.className = "visually-hidden";
-    document.body.appendChild(area);
-    area.select();
-    let ok = false;
-    try {
-      ok = document.execCommand("copy");
-    } catch (error) {
-      ok = false;
-    }
-    area.remove();
-    return ok;
-  }
-
   async function copyFromUrl(url) {
     const text = fetchText(url);
     const clipboard = window.isSecureContext ? navigator.clipboard : null;
@@ -598,16 +582,7 @@
         // Fall through: some browsers refuse a promised blob but take plain text.
       }
     }
-    const value = await text;
-    if (clipboard && clipboard.writeText) {
-      try {
-        await clipboard.writeText(value);
-        return true;
-      } catch (error) {
-        return copyWithSelection(value);
-      }
-    }
-    return copyWithSelection(value);
+    return window.ResolutionFlow.writeClipboard(await text);
   }
 
   async function handleCopyUrlClick(event) {

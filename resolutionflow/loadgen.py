@@ -34,6 +34,7 @@ import math
 import random
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -975,7 +976,7 @@ class _Table:
         self.columns = [f.column for f in self.fields + self.extra]
 
 
-class _Writer:
+class _Writer(ABC):
     def __init__(self) -> None:
         self.tables = (
             _Table(Session, SESSION_COLUMNS),
@@ -991,10 +992,11 @@ class _Writer:
                 if batch:
                     self.insert(table, batch)
 
+    @abstractmethod
     def insert(self, table: _Table, batch: list[tuple]) -> None:
-        raise NotImplementedError
+        """Write one batch of rows into `table` (COPY or bulk_create)."""
 
-    def finish(self) -> None:
+    def finish(self) -> None:  # noqa: B027 - an optional hook: most writers need nothing
         """Refresh the planner's statistics after a big load."""
 
 

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from resolutionflow import clock
 from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
@@ -86,13 +87,28 @@ def _require_active(session: Session) -> None:
 def _open_decision(session: Session, decision_id: int | None) -> Decision:
     """The open step, which must be the one the request was made from."""
     decision = session.decisions.select_related("node").open().first()
-    if decision is None or (decision_id is not None and decision.pk != decision_id):
+    return _check_open(session, decision, decision_id)
+
+
+def _check_open(session: Session, decision: Decision | None, decision_id: int | None) -> Decision:
+    """`decision` if it is the open step and the one the request was made from."""
+    if (
+        decision is None
+        or decision.exited_at is not None
+        or (decision_id is not None and decision.pk != decision_id)
+    ):
         raise StaleDecision(
             "That step was already answered (in another tab or by a double click). "
             "Here is where the session is now.",
             session=session,
         )
     return decision
+
+
+def _steps_back(session: Session) -> list[Decision]:
+    """The open step and the newest answer not undone, newest first (either may be missing)."""
+    standing = Q(exited_at__isnull=True) | Q(undone=False, exit=Decision.Exit.ANSWERED)
+    return list(session.decisions.select_related("node").filter(standing).order_by("-seq")[:2])
 
 
 def _enter(session: Session, node: Node, *, at: datetime, seq: int) -> Decision:
@@ -296,13 +312,11 @@ def decision_back(
     here is marked undone (kept in the log) and the previous node reopens."""
     session = _lock(session)
     _require_active(session)
-    decision = _open_decision(session, decision_id)
-    previous = (
-        session.decisions.select_related("node")
-        .filter(undone=False, exit=Decision.Exit.ANSWERED)
-        .order_by("-seq")
-        .first()
-    )
+    # The open step and the last answer still standing, in one query: the open
+    # step is always the newest, the answer the newest not undone.
+    steps = _steps_back(session)
+    decision = _check_open(session, steps[0] if steps else None, decision_id)
+    previous = steps[1] if len(steps) > 1 else None
     if previous is None:
         raise InvalidInput("This is the first step: there is nothing to go back to.")
     now = clock.now()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from sessions import services
@@ -317,6 +320,51 @@ def test_it_goes_back_and_keeps_the_undone_answer(alice_client, session, clock):
         ("reset-creds", "backtracked", False),
         ("client-installed", "", False),
     ]
+
+
+@pytest.mark.parametrize(("client_name", "limit"), [("alice_client", 12), ("charlie_client", 14)])
+def test_it_steps_through_htmx_in_a_constant_number_of_queries(
+    request, client_name, limit, session, clock
+):
+    """Answer, Done and Back each answer htmx in at most 12 queries for the
+    engineer; a manager stepping through an engineer's session also loads
+    their permissions (two queries) to be let in."""
+    client = request.getfixturevalue(client_name)
+
+    @contextmanager
+    def django_assert_max_num_queries(limit):
+        # The service's transaction is a savepoint inside the test's: in
+        # production it is BEGIN/COMMIT, which Django does not count.
+        with CaptureQueriesContext(connection) as captured:
+            yield
+        queries = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
+        assert len(queries) <= limit, "\n".join(queries)
+
+    step = open_step(session)
+    payload = {"decision": step.pk, "choice": choice_id(step, "Yes")}
+    with django_assert_max_num_queries(limit):
+        response = client.post(url("answer", session), payload, **HTMX)
+    assert response.status_code == 200
+    assert "Reset the VPN credentials" in response.content.decode()
+
+    payload = {"decision": open_step(session).pk}
+    with django_assert_max_num_queries(limit):
+        response = client.post(url("done", session), payload, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Does it connect now?" in html
+    # The new step's answers are shown, in their order.
+    labels = [c.label for c in open_step(session).node.choices.order_by("position", "id")]
+    positions = [html.index(f">{label}</button>") for label in labels]
+    assert positions == sorted(positions)
+
+    payload = {"decision": open_step(session).pk}
+    with django_assert_max_num_queries(limit):
+        response = client.post(url("back", session), payload, **HTMX)
+    assert response.status_code == 200
+    assert "Reset the VPN credentials" in response.content.decode()
+    session.refresh_from_db()
+    assert session.step_count == 2
 
 
 def test_it_does_not_overwrite_notes_when_a_post_carries_none(alice_client, session):

@@ -20,11 +20,17 @@ def get_session_for_user(
     session also needs `close_any_session`.
     """
     user = request.user
-    queryset = Session.objects.select_related("tree", "version", "engineer", "outcome")
+    session = (
+        Session.objects.select_related("tree", "version", "engineer", "outcome")
+        .filter(pk=session_id)
+        .first()
+    )
+    if session is None:
+        raise Http404("No such session.")
+    # One's own session needs no permission lookup (two queries saved on every step).
+    if session.engineer_id == user.pk:
+        return session
     perm = "flow_sessions.close_any_session" if for_closing else "flow_sessions.view_all_sessions"
     if not user.has_perm(perm):
-        queryset = queryset.filter(engineer=user)
-    try:
-        return queryset.get(pk=session_id)
-    except Session.DoesNotExist:
-        raise Http404("No such session.") from None
+        raise Http404("No such session.")
+    return session

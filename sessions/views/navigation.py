@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -68,17 +68,19 @@ def _run_context(
     notes: str | None = None,
     lost_notes: str | None = None,
     complete_form: CompleteForm | None = None,
+    node: Node | None = None,
 ) -> dict:
+    """`node`: the open step's node when the caller has it already (the service
+    that opened the step loaded it), which saves reading it again."""
     decisions = list(session.decisions.order_by("seq"))
     current = next((d for d in decisions if d.exited_at is None), None)
-    node = None
-    if current is not None and session.is_active:
-        node = (
-            Node.objects.prefetch_related(
-                Prefetch("choices", queryset=Choice.objects.order_by("position", "id"))
-            )
-            .select_related("next")
-            .get(pk=current.node_id)
+    if current is None or not session.is_active:
+        node = None
+    elif node is None or node.pk != current.node_id:
+        node = Node.objects.get(pk=current.node_id)
+    if node is not None:
+        prefetch_related_objects(
+            [node], Prefetch("choices", queryset=Choice.objects.order_by("position", "id"))
         )
     path = [d for d in decisions if d.exit == Decision.Exit.ANSWERED and not d.undone]
     is_solution = node is not None and node.kind == Node.Kind.SOLUTION
@@ -118,6 +120,7 @@ def render_run_page(
     lost_notes: str | None = None,
     complete_form: CompleteForm | None = None,
     partial: bool | None = None,
+    node: Node | None = None,
 ) -> HttpResponse:
     """The navigation page, or only its `step` region for htmx posts.
 
@@ -133,6 +136,7 @@ def render_run_page(
         notes=notes,
         lost_notes=lost_notes,
         complete_form=complete_form,
+        node=node,
     )
     template = f"{RUN_TEMPLATE}#step" if partial else RUN_TEMPLATE
     return render(request, template, context, status=status)
@@ -178,23 +182,30 @@ def _step_action(request: HtmxHttpRequest, session_id: uuid.UUID, action: str) -
     decision_id = form.cleaned_data["decision"]
     try:
         if action == "answer":
-            services.decision_answer(
+            opened = services.decision_answer(
                 session=session,
                 decision_id=decision_id,
                 choice_id=form.cleaned_data["choice"],
                 notes=step_notes,
             )
         elif action == "done":
-            services.decision_done(session=session, decision_id=decision_id, notes=step_notes)
+            opened = services.decision_done(
+                session=session, decision_id=decision_id, notes=step_notes
+            )
         else:
-            services.decision_back(session=session, decision_id=decision_id, notes=step_notes)
+            opened = services.decision_back(
+                session=session, decision_id=decision_id, notes=step_notes
+            )
     except SessionConflict as exc:
         return _conflict(request, session, exc, notes=step_notes)
     except InvalidInput as exc:
         return _invalid(request, session, exc.message, notes=step_notes)
     if request.htmx:
-        session.refresh_from_db()
-        return render_run_page(request, session)
+        # The service re-read the session under its lock: stepping changes only
+        # the step count, so take it from there rather than reading the session
+        # (and its tree) again, and show the node the service has just opened.
+        session.step_count = opened.session.step_count
+        return render_run_page(request, session, node=opened.node)
     return HttpResponseSeeOther(_run_url(session))
 
 

@@ -103,7 +103,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "resolutionflow.context_processors.navigation",
             ],
-            "builtins": ["template_partials.templatetags.partials"],
+            "builtins": [
+                "template_partials.templatetags.partials",
+                "resolutionflow.templatetags.ui",
+            ],
             "loaders": [
                 (
                     "template_partials.loader.Loader",

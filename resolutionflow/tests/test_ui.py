@@ -1,0 +1,74 @@
+"""The project-wide template tags and widgets (resolutionflow.templatetags.ui, .widgets)."""
+
+from __future__ import annotations
+
+import pytest
+from django import forms
+from django.template import TemplateSyntaxError, engines
+
+from resolutionflow.widgets import PlainSelect
+
+
+def render(source: str, **context) -> str:
+    return engines["django"].from_string(source).render(context)
+
+
+def test_icon_draws_a_decorative_svg_without_loading_anything():
+    html = render('{% icon "play" class="icon-sm" %}')
+
+    assert html.startswith('<svg class="icon icon-sm" viewBox="0 0 24 24"')
+    assert 'aria-hidden="true" focusable="false"' in html
+    assert '<path d="M7 4.5v15l12.5-7.5z"/></svg>' in html
+
+
+def test_icon_keeps_the_copy_buttons_css_hooks():
+    assert render('{% icon "copy" %}').startswith('<svg class="icon icon-copy"')
+    assert render('{% icon "check" class="icon-sm" %}').startswith(
+        '<svg class="icon icon-sm icon-check"'
+    )
+
+
+@pytest.mark.parametrize("source", ['{% icon "nope" %}', '{% icon "play" colour="red" %}'])
+def test_icon_refuses_an_unknown_name_or_option(source):
+    with pytest.raises(TemplateSyntaxError):
+        render(source)
+
+
+class PickForm(forms.Form):
+    pick = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any"), ("a", "Alpha & <b>"), ("b", "Beta")],
+        widget=PlainSelect,
+    )
+
+
+def options(html: str) -> list[str]:
+    return [line for line in html.splitlines() if line.startswith("<option")]
+
+
+def test_plain_select_marks_the_current_value_and_escapes_labels():
+    html = str(PickForm({"pick": "b"})["pick"])
+
+    assert html.startswith('<select id="id_pick" name="pick">')
+    assert options(html) == [
+        '<option value="">Any</option>',
+        '<option value="a">Alpha &amp; &lt;b&gt;</option>',
+        '<option value="b" selected>Beta</option>',
+    ]
+    assert html.endswith("</select>")
+
+
+def test_plain_select_keeps_the_attributes_of_a_field_in_error():
+    form = PickForm({"pick": "zzz"})
+    assert not form.is_valid()
+
+    html = str(form["pick"])
+
+    assert 'aria-invalid="true"' in html
+    assert "selected" not in html  # an unknown value selects nothing
+
+
+def test_plain_select_selects_the_initial_value_of_an_unbound_form():
+    html = str(PickForm(initial={"pick": "a"})["pick"])
+
+    assert '<option value="a" selected>' in html

@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS
 
 from reports.metrics import TREE_SORTS, ReportFilter, local_today
+from resolutionflow.widgets import PlainSelect
 from trees.models import Tree
 
 DEFAULT_DAYS = 30
@@ -41,8 +42,12 @@ class ReportFilterForm(forms.Form):
     numbers a `version` may name, or None where there is no version choice.
     """
 
-    tree = forms.ChoiceField(label="Tree", required=False, error_messages=NOT_A_CHOICE)
-    engineer = forms.ChoiceField(label="Engineer", required=False, error_messages=NOT_A_CHOICE)
+    tree = forms.ChoiceField(
+        label="Tree", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
+    )
+    engineer = forms.ChoiceField(
+        label="Engineer", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
+    )
     sort = forms.ChoiceField(label="Sort", required=False, error_messages=NOT_A_CHOICE)
     version = forms.TypedChoiceField(
         label="Version", required=False, coerce=int, empty_value=None, error_messages=NOT_A_CHOICE

@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
+from resolutionflow.widgets import PlainSelect
 from sessions.models import Outcome, Session, SessionQuerySet
 from trees.models import Tree
 
@@ -66,10 +67,17 @@ class HistoryFilterForm(forms.Form):
         required=False,
         choices=[("", "Any status"), *Session.Status.choices],
         error_messages=NOT_A_CHOICE,
+        widget=PlainSelect,
     )
-    outcome = forms.ChoiceField(label="Outcome", required=False, error_messages=NOT_A_CHOICE)
-    tree = forms.ChoiceField(label="Tree", required=False, error_messages=NOT_A_CHOICE)
-    engineer = forms.ChoiceField(label="Engineer", required=False, error_messages=NOT_A_CHOICE)
+    outcome = forms.ChoiceField(
+        label="Outcome", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
+    )
+    tree = forms.ChoiceField(
+        label="Tree", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
+    )
+    engineer = forms.ChoiceField(
+        label="Engineer", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
+    )
 
     def __init__(
         self,

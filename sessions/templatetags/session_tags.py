@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import template
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from sessions.formatting import format_duration
 
@@ -33,3 +35,14 @@ def session_start_form(context: template.Context, tree):
     if form is not None:
         return form
     return StartForm()
+
+
+@register.simple_tag
+def outcome_options(outcomes, selected: str = "") -> SafeString:
+    """The `<option>`s of an outcome select (the close popover on every active
+    history card): written out in Python, as a page may carry 25 of them."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((o.code, " selected" if o.code == selected else "", o.label) for o in outcomes),
+    )

@@ -9,8 +9,9 @@ Query budget: the history page makes a constant number of queries whatever
 the number of sessions (asserted in the tests). The page of cards arrives in
 one query together with its total (an uncorrelated scalar subquery, computed
 once) and each card's current step (a correlated subquery on the one-open-step
-index), so there is no separate COUNT and no prefetch; the filter options are
-one query per list.
+index, run for the page's rows only: their ids are picked by an inner query),
+so there is no separate COUNT and no prefetch; the filter options are one
+query per list.
 """
 
 from __future__ import annotations
@@ -73,11 +74,17 @@ def _page(filtered: SessionQuerySet, raw_number: str | None) -> Page:
         number = min(MAX_PAGE, max(1, int(raw_number or 1)))
     except ValueError:
         number = 1
-    cards = _with_card_data(filtered).annotate(_total=_Count(filtered.order_by().values("pk")))
+    ordered = filtered.order_by("-created_at", "-pk").values("pk")
+    count = _Count(filtered.order_by().values("pk"))
 
     def rows(number: int) -> list[Session]:
+        # The page's ids are picked first (an index walk), so a card's current
+        # step is looked up for its 25 rows only, not for every row skipped
+        # before a deep page.
         offset = (number - 1) * PER_PAGE
-        return list(cards[offset : offset + PER_PAGE])
+        page_ids = ordered[offset : offset + PER_PAGE]
+        cards = _with_card_data(Session.objects.filter(pk__in=page_ids))
+        return list(cards.annotate(_total=count))
 
     page_rows = rows(number)
     if page_rows:

@@ -14,9 +14,10 @@ What it makes, for a year of a large MSP by default:
 
 Every row obeys the timing rules that `sessions.services` keeps (SPEC §3):
 steps touch in time, one open step per active session and none after
-completion, durations are `round(exit − entry)` half up, `step_count` is the
-path length, a completed session has an outcome and its audit row, a prepared
-one has no steps. A Back is recorded exactly as `decision_back` does it.
+completion, durations are `round(exit − entry)` half up, each step carries its
+session's tree and start, `step_count` is the path length, a completed session
+has an outcome and its audit row, a prepared one has no steps. A Back is
+recorded exactly as `decision_back` does it.
 
 The same `seed` and `until` give the same rows: session ids come from the
 seeded generator, and the generated trees and people depend only on their
@@ -669,6 +670,7 @@ SESSION_COLUMNS = (
 DECISION_COLUMNS = (
     "session_id", "seq", "node_id", "node_key", "node_kind", "node_title", "choice_id",
     "answer_label", "notes", "entered_at", "exited_at", "duration_seconds", "exit", "undone",
+    "tree_id", "session_started_at",
 )  # fmt: skip
 CHANGE_COLUMNS = (
     "session_id", "old_outcome_id", "new_outcome_id", "changed_by_id", "changed_at", "source",
@@ -832,6 +834,8 @@ class _SessionMaker:
                     None if exited_at is None else _seconds(entered_at, exited_at),
                     exit,
                     undone,
+                    graph.tree_id,
+                    started,
                 )
             )
             if not undone and exit != Decision.Exit.BACKTRACKED:

@@ -236,6 +236,17 @@ class Session(models.Model):
         return end - self.started_at
 
 
+# The columns the tree drill-down reads from a step, carried by its covering index.
+DRILL_DOWN_COLUMNS = [
+    "node_key",
+    "node_kind",
+    "duration_seconds",
+    "exit",
+    "answer_label",
+    "choice",
+]
+
+
 class DecisionQuerySet(models.QuerySet):
     def open(self) -> DecisionQuerySet:
         return self.filter(exited_at__isnull=True)
@@ -267,6 +278,10 @@ class Decision(models.Model):
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     exit = models.CharField(max_length=16, choices=Exit.choices, blank=True)
     undone = models.BooleanField(default=False)
+    # Copied from the session when the step is written (neither ever changes), so
+    # a tree's steps over a date range are one index range with no join to sessions.
+    tree = models.ForeignKey(Tree, on_delete=models.PROTECT, related_name="+", db_index=False)
+    session_started_at = models.DateTimeField()
 
     objects = DecisionQuerySet.as_manager()
 
@@ -291,11 +306,19 @@ class Decision(models.Model):
         ]
         indexes = [
             models.Index(fields=["node_key", "session"], name="decision_node_key"),
-            # Completed sessions whose last step is not a solution (drop-offs).
+            # The tree drill-down: a tree's steps over a date range, index-only.
             models.Index(
-                fields=["session"],
+                fields=["tree", "session_started_at"],
+                include=DRILL_DOWN_COLUMNS,
+                name="decision_tree_started",
+            ),
+            # Completed sessions whose last step is not a solution (drop-offs), by
+            # the session's start, with its tree: no join to sessions.
+            models.Index(
+                fields=["session_started_at"],
+                include=["tree"],
                 condition=Q(exit="session_closed") & ~Q(node_kind="solution"),
-                name="decision_dropoff",
+                name="decision_dropoff_started",
             ),
         ]
 

@@ -114,6 +114,9 @@ def _steps_back(session: Session) -> list[Decision]:
 def _enter(session: Session, node: Node, *, at: datetime, seq: int) -> Decision:
     return Decision.objects.create(
         session=session,
+        # Denormalised for the reports; a started session keeps both for good.
+        tree_id=session.tree_id,
+        session_started_at=session.started_at,
         seq=seq,
         node=node,
         node_key=node.key,

@@ -54,14 +54,15 @@ def _digest() -> str:
                 )
             ).encode()
         )  # fmt: skip
-    for d in Decision.objects.select_related("choice").order_by("session_id", "seq"):
+    for d in Decision.objects.select_related("choice", "tree").order_by("session_id", "seq"):
         h.update(
             repr(
                 (
                     str(d.session_id), d.seq, d.node_key, d.node_kind, d.node_title,
                     d.choice.label if d.choice else None, d.answer_label, d.notes,
                     d.entered_at.isoformat(), d.exited_at and d.exited_at.isoformat(),
-                    d.duration_seconds, d.exit, d.undone,
+                    d.duration_seconds, d.exit, d.undone, d.tree.slug,
+                    d.session_started_at.isoformat(),
                 )
             ).encode()
         )  # fmt: skip
@@ -134,6 +135,9 @@ def test_it_keeps_every_rule_of_the_session_model():
         for step in steps:
             node = nodes[step.node_id]
             assert node.version_id == session.version_id
+            # The copies the reports read instead of joining sessions.
+            assert step.tree_id == session.tree_id
+            assert step.session_started_at == session.started_at
             assert (step.node_key, step.node_kind, step.node_title) == (
                 node.key,
                 node.kind,

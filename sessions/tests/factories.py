@@ -124,6 +124,8 @@ class DecisionFactory(factory.django.DjangoModelFactory):
     node_kind = factory.LazyAttribute(lambda d: d.node.kind)
     node_title = factory.LazyAttribute(lambda d: d.node.title)
     entered_at = factory.LazyAttribute(lambda d: d.session.started_at)
+    tree = factory.LazyAttribute(lambda d: d.session.tree)
+    session_started_at = factory.LazyAttribute(lambda d: d.session.started_at)
 
 
 class OutcomeChangeFactory(factory.django.DjangoModelFactory):

@@ -180,6 +180,33 @@ def test_it_goes_back_keeping_the_undone_answer(started, clock):
     assert list(started.decisions.on_path().values_list("seq", flat=True)) == [3]
 
 
+def test_it_copies_the_sessions_tree_and_start_onto_every_step(alice, charlie, version, clock):
+    # Prepared an hour before it starts: the steps carry the start, not the creation.
+    session = services.session_prepare(tree=version.tree, engineer=alice, by=charlie)
+    clock.advance(3600)
+    session = services.session_start(session=session)
+    first = open_step(session)
+    clock.advance(10)
+    services.decision_answer(session=session, decision_id=first.pk, choice_id=choice(first, "Yes"))
+    action = open_step(session)
+    clock.advance(10)
+    services.decision_back(session=session, decision_id=action.pk)
+    again = open_step(session)
+    clock.advance(10)
+    services.decision_answer(session=session, decision_id=again.pk, choice_id=choice(again, "Yes"))
+    action = open_step(session)
+    clock.advance(10)
+    services.decision_done(session=session, decision_id=action.pk)
+    clock.advance(10)
+    services.session_complete(session=session, outcome=outcome("resolved"), by=alice)
+
+    session.refresh_from_db()
+    copies = set(session.decisions.values_list("tree_id", "session_started_at"))
+    assert session.decisions.count() == 5
+    assert copies == {(version.tree_id, session.started_at)}
+    assert session.started_at != session.created_at
+
+
 def test_it_cannot_go_back_from_the_first_step(started, clock):
     step = open_step(started)
     with pytest.raises(services.InvalidInput):
@@ -320,6 +347,8 @@ def test_the_database_allows_only_one_open_step(started, clock):
             node_kind=step.node_kind,
             node_title=step.node_title,
             entered_at=clock.now(),
+            tree_id=started.tree_id,
+            session_started_at=started.started_at,
         )
 
 

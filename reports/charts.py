@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from django.utils.html import format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from reports.metrics import DayRow, OutcomeRow
 from reports.presentation import fmt_rate
@@ -130,14 +129,18 @@ def daily_chart(days: list[DayRow], *, width: int = 600, height: int = 260) -> D
             segment_height = count * scale
             y -= segment_height
             bar.segments.append(Segment(kind, count, round(y, 2), round(segment_height, 2)))
-        bar.rects = format_html_join(
-            "",
-            '<rect class="kind-{}" x="{}" y="{}" width="{}" height="{}"></rect>',
-            ((s.kind, bar.x, s.y, bar.width, s.height) for s in bar.segments),
+        # Numbers and the SERIES kinds only: nothing to escape (and format_html
+        # on each of 2,000 values costs as much as the template did).
+        bar.rects = mark_safe(
+            "".join(
+                f'<rect class="kind-{s.kind}" x="{bar.x}" y="{s.y}" width="{bar.width}" '
+                f'height="{s.height}"></rect>'
+                for s in bar.segments
+            )
         )
         bar.day_label = f"{day.day.day} {day.day:%b %Y}"
-        bar.cells = format_html_join(
-            "", "<td>{}</td>", ((count,) for count in (day.sessions, *(c for _, c in parts)))
+        bar.cells = mark_safe(
+            "".join(f"<td>{count:d}</td>" for count in (day.sessions, *(c for _, c in parts)))
         )
         bars.append(bar)
         if index == 0:

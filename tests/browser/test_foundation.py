@@ -326,6 +326,26 @@ def test_it_enhances_swapped_content(new_page, alice):
     assert page.evaluate("() => navigator.clipboard.readText()") == "T-1042"
 
 
+def test_the_copy_button_never_covers_a_long_command(engineer_page):
+    page = engineer_page
+    page.goto("/")
+    command = "Get-Process | Sort-Object CPU -Descending | " * 6
+    fragment = f"""
+      <div class="code-block"><pre tabindex="0"><code id="long">{command}</code></pre>
+        <button type="button" class="btn btn-sm copy-btn" data-copy-target="#long">Copy</button>
+      </div>
+    """
+    _serve(page, "/__test__/fragment", body=fragment)
+    _htmx_get(page, "/__test__/fragment")
+    expect(page.locator("#long")).to_be_visible()
+
+    pre = page.locator(".code-block pre").bounding_box()
+    button = page.locator(".code-block .copy-btn").bounding_box()
+    assert page.locator(".code-block pre").evaluate("el => el.scrollWidth > el.clientWidth")
+    # The line scrolls inside the <pre>; the button sits beside it, not over it.
+    assert button["x"] >= pre["x"] + pre["width"]
+
+
 def test_it_appends_out_of_band_messages_from_htmx_responses(engineer_page):
     page = engineer_page
     page.goto("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -65,6 +66,16 @@ def card_html(response, session: Session) -> str:
     html = response.text
     begin = html.index(f'id="session-{session.pk}"')
     return html[begin : html.index("</article>", begin)]
+
+
+PLACEHOLDER = uuid.UUID(int=0)
+
+
+def popover_template(response) -> str:
+    """The page's one copy of the close popover, for the placeholder session."""
+    html = response.text
+    begin = html.index(f'<template id="close-popover-template" data-session="{PLACEHOLDER}">')
+    return html[begin : html.index("</template>", begin)]
 
 
 # --- listing --------------------------------------------------------------------
@@ -191,11 +202,32 @@ def test_it_names_the_closer_when_someone_else_closed_it(
 def test_it_offers_close_only_to_those_who_may_close(alice_client, alice, vpn, clock):
     session = start(alice, vpn)
 
-    html = card_html(alice_client.get(URL), session)
+    response = alice_client.get(URL)
 
-    assert 'aria-controls="close-popover-' in html
-    assert 'aria-expanded="false"' in html
-    assert f'action="{reverse("sessions:complete", args=[session.pk])}"' in html
+    html = card_html(response, session)
+    assert f'aria-controls="close-popover-{session.pk}" aria-expanded="false"' in html
+    assert f'href="{URL}?close={session.pk}"' in html
+    # The card carries no form: app.js copies the page's one popover for it.
+    assert "<form" not in html
+    popover = popover_template(response)
+    assert popover.count("<form") == 1
+    assert f'action="{reverse("sessions:complete", args=[PLACEHOLDER])}"' in popover
+    assert f'hx-target="#session-{PLACEHOLDER}"' in popover
+    assert "csrfmiddlewaretoken" in popover
+    assert re.search(r'<div class="popover close-popover"[^>]* hidden data-close-popover>', popover)
+
+
+def test_it_leaves_the_popover_out_of_a_page_with_nothing_to_close(
+    alice_client, alice, bob_client, vpn, clock
+):
+    close(start(alice, vpn), "resolved")
+    active = start(alice, vpn)
+
+    # Completed only (filtered), and someone else's page without Alice's sessions.
+    assert "close-popover-template" not in alice_client.get(URL, {"status": "completed"}).text
+    assert "close-popover-template" not in bob_client.get(URL).text
+    assert "close-popover-template" in alice_client.get(URL).text
+    assert str(active.pk) in alice_client.get(URL).text
 
 
 def test_it_says_what_to_do_when_there_are_no_sessions(alice_client, vpn):
@@ -246,12 +278,12 @@ def test_it_renders_the_close_popover_open_for_close_in_the_query(alice_client, 
 def test_it_lists_the_active_outcomes_in_admin_order_in_the_popover(
     alice_client, alice, vpn, clock
 ):
-    session = start(alice, vpn)
+    start(alice, vpn)  # an active session: the page carries the popover
     retired = outcome("workaround")
     retired.is_active = False
     retired.save()
 
-    html = card_html(alice_client.get(URL), session)
+    html = popover_template(alice_client.get(URL))
 
     options = re.findall(r'<option value="([a-z_]*)"', html)
     assert options == [

@@ -17,6 +17,7 @@ query per list.
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from django.contrib import messages
@@ -43,6 +44,10 @@ PER_PAGE = 25
 # Beyond any real history; keeps a silly ?page= from overflowing the OFFSET.
 MAX_PAGE = 100_000
 RESULTS_ID = "history-results"
+# The session the page's one copy of the close popover is rendered for
+# (history.html, <template id="close-popover-template">); app.js puts a card's id
+# in place of this one.
+_CLOSE_TEMPLATE = SimpleNamespace(pk=uuid.UUID(int=0))
 
 VIEW_ALL = "flow_sessions.view_all_sessions"
 CLOSE_ANY = "flow_sessions.close_any_session"
@@ -158,6 +163,7 @@ def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dic
     if page.number > 1:
         page_params["page"] = str(page.number)
 
+    can_close_any = user.has_perm(CLOSE_ANY)
     close_id = close.get("close_id") or _parse_uuid(query.get("close"))
     close_form = close.get("close_form")
     close_problems = [close["close_error"]] if close.get("close_error") else []
@@ -175,7 +181,10 @@ def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dic
         "page_params": page_params,
         "history_url": _history_url(page_params),
         "show_engineer": is_manager,
-        "can_close_any": user.has_perm(CLOSE_ANY),
+        "can_close_any": can_close_any,
+        "close_template": _CLOSE_TEMPLATE
+        if any(s.is_active and (can_close_any or s.engineer_id == user.pk) for s in page)
+        else None,
         "active_outcomes": [o for o in options["outcomes"] if o.is_active],
         "close_id": close_id,
         "close_on_page": any(s.pk == close_id for s in page.object_list),

@@ -636,7 +636,10 @@
  * Kept apart from the sections above; uses only window.ResolutionFlow.
  *
  * - [data-close-toggle] (a link to ?close=<uuid> without JS) opens the popover
- *   named by its aria-controls, below it; one popover is open at a time.
+ *   named by its aria-controls, below it; one popover is open at a time. The
+ *   page renders the popover once, in <template id="close-popover-template">
+ *   for a placeholder session (data-session); the first Close of a card
+ *   places a copy made for that card's session after it.
  * - Cancel, Escape and a click outside close it without changes; focus
  *   returns to Close. On open, focus moves to the Outcome select.
  * - Confirm stays disabled until an outcome is chosen (only with JS: without
@@ -683,8 +686,36 @@
     if (openPopover === popover) openPopover = null;
   }
 
+  const POPOVER_ID = /^close-popover-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+  // The card's popover: in the page already (shown open by the server, or
+  // opened before), else a copy of the page's one <template>, made for this
+  // card's session and placed after its Close.
+  function popoverFor(toggle) {
+    const id = toggle.getAttribute("aria-controls") || "";
+    const existing = document.getElementById(id);
+    if (existing) return existing;
+    const match = POPOVER_ID.exec(id);
+    const template = document.getElementById("close-popover-template");
+    if (!match || !template) return null;
+    const source = template.content.querySelector("[data-close-popover]");
+    if (!source) return null;
+    const popover = source.cloneNode(true);
+    const placeholder = template.dataset.session;
+    [popover].concat(Array.from(popover.querySelectorAll("*"))).forEach(function (element) {
+      Array.from(element.attributes).forEach(function (attribute) {
+        if (attribute.value.indexOf(placeholder) !== -1) {
+          attribute.value = attribute.value.split(placeholder).join(match[1]);
+        }
+      });
+    });
+    toggle.after(popover);
+    if (window.htmx) window.htmx.process(popover);
+    return popover;
+  }
+
   function openPopoverFor(toggle) {
-    const popover = document.getElementById(toggle.getAttribute("aria-controls"));
+    const popover = popoverFor(toggle);
     if (!popover) return;
     if (openPopover && openPopover !== popover) closePopover(openPopover, false);
     popover.hidden = false;

@@ -438,6 +438,35 @@ def test_it_filters_through_the_url_and_back(manager_page, history):
     expect(page.get_by_role("article")).to_have_count(1)
 
 
+def test_it_closes_from_results_filtered_in_place(manager_page, charlie, history):
+    # The first page has nothing to close, so it has no popover to copy; the
+    # results swapped in by the filter bring their own.
+    page = manager_page
+    page.goto(f"{HISTORY}?status=completed")
+    expect(page.locator("#close-popover-template")).to_have_count(0)
+    mark_page(page)
+
+    page.get_by_label("Status").select_option("active")
+    expect(page.get_by_role("article")).to_have_count(3)
+    close_button(page, "T-1044").click()
+    popover = card(page, "T-1044").get_by_role("dialog")
+    expect(popover).to_be_visible()
+    popover.get_by_label("Outcome").select_option("escalated")
+    popover.get_by_role("button", name="Confirm").click()
+
+    expect(card(page, "T-1044").locator(".badge-outcome")).to_have_text("Escalated")
+    assert_not_reloaded(page)
+    session = Session.objects.get(pk=history["bobs"].pk)
+    assert session.outcome.code == "escalated"
+    assert session.closed_by == charlie
+    # Each card got its own copy: another Close opens a popover for its session.
+    close_button(page, "T-1042").click()
+    other = card(page, "T-1042").get_by_role("dialog")
+    expect(other.locator("form")).to_have_attribute(
+        "action", f"/sessions/{history['active'].pk}/complete"
+    )
+
+
 def test_it_filters_by_dates(manager_page, history):
     page = manager_page
     page.goto(HISTORY)

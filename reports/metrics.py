@@ -619,32 +619,48 @@ def nodes(report_filter: ReportFilter) -> list[NodeRow]:
     choices_sql, choices_params = _sql(
         Choice.objects.filter(node__version__tree=tree), chid=F("id"), chpos=F("position")
     )
-    dwell_sql, dwell_params = _percentile_ctes(
-        "dwell",
-        source="d",
-        group="nkey",
-        value="dur",
-        where="1 = 1",
-        fractions={"median": MEDIAN, "p90": P90},
-    )
     postgresql = connection.vendor == "postgresql"
-    # `d` is an index-only range of decision_tree_started: reading it again for
-    # each use is cheaper than materialising 150,000 rows of text once (a year
-    # of the busiest tree: 200 → 150 ms). PostgreSQL would otherwise inline
-    # `answers` into a nested loop and count the answers again for every step.
+    dropped = _count_if(f"nexit = '{SESSION_CLOSED}' AND nkind <> '{SOLUTION}'")
+    backtracked = _count_if(f"nexit = '{BACKTRACKED}'")
+    counts = f"COUNT(*) AS visits, {dropped} AS dropoffs, {backtracked} AS backtracks"
+    if postgresql:
+        # One aggregate for the counts and the dwell percentiles (one read of `d`
+        # fewer), grouped by the key in the "C" collation: grouping needs only
+        # equality, and sorting 150,000 keys byte by byte rather than by the
+        # database's collation takes a third less time.
+        dwell = "percentile_cont(CAST(%s AS DOUBLE PRECISION)) WITHIN GROUP (ORDER BY dur)"
+        tallies_sql = f"""
+    tallies AS (
+        SELECT nkey COLLATE "C" AS nkey, {counts},
+               {dwell} FILTER (WHERE dur IS NOT NULL) AS median,
+               {dwell} FILTER (WHERE dur IS NOT NULL) AS p90
+        FROM d GROUP BY nkey COLLATE "C"
+    )"""
+        tallies_params = [MEDIAN, P90]
+        outline_key = 'l.kkey COLLATE "C"'
+    else:
+        dwell_sql, tallies_params = _percentile_ctes(
+            "dwell",
+            source="d",
+            group="nkey",
+            value="dur",
+            where="1 = 1",
+            fractions={"median": MEDIAN, "p90": P90},
+        )
+        tallies_sql = f"""{dwell_sql},
+    tallies AS (
+        SELECT c.*, w.median, w.p90
+        FROM (SELECT nkey, {counts} FROM d GROUP BY nkey) c
+        LEFT JOIN dwell w ON w.grp = c.nkey
+    )"""
+        outline_key = "l.kkey"
     inline = "NOT MATERIALIZED " if postgresql else ""
     materialized = "MATERIALIZED " if postgresql else ""
     sql = f"""
     WITH d AS {inline}({decisions_sql}),
     known AS ({known_sql}),
     choices AS ({choices_sql}),
-    {dwell_sql},
-    tallies AS (
-        SELECT nkey, COUNT(*) AS visits,
-               {_count_if(f"nexit = '{SESSION_CLOSED}' AND nkind <> '{SOLUTION}'")} AS dropoffs,
-               {_count_if(f"nexit = '{BACKTRACKED}'")} AS backtracks
-        FROM d GROUP BY nkey
-    ),
+    {tallies_sql},
     answered AS (
         SELECT nkey, label, MIN(cid) AS cid, COUNT(*) AS answers,
                CAST(COUNT(*) AS DOUBLE PRECISION)
@@ -670,26 +686,25 @@ def nodes(report_filter: ReportFilter) -> list[NodeRow]:
     steps AS (
         SELECT l.kkey AS node_key, l.ktitle AS node_title, l.kkind AS node_kind, l.opos,
                COALESCE(t.visits, 0) AS visits,
-               w.median AS median_dwell_seconds,
-               w.p90 AS p90_dwell_seconds,
+               t.median AS median_dwell_seconds,
+               t.p90 AS p90_dwell_seconds,
                COALESCE(t.dropoffs, 0) AS dropoffs,
                COALESCE(t.backtracks, 0) AS backtracks,
-               CASE WHEN l.kkind <> '{SOLUTION}' AND w.median IS NOT NULL
-                         AND w.median = MAX(CASE WHEN l.kkind <> '{SOLUTION}'
-                                                 THEN w.median END) OVER ()
+               CASE WHEN l.kkind <> '{SOLUTION}' AND t.median IS NOT NULL
+                         AND t.median = MAX(CASE WHEN l.kkind <> '{SOLUTION}'
+                                                 THEN t.median END) OVER ()
                     THEN 1 ELSE 0 END AS is_slowest,
                CASE WHEN t.dropoffs > 0 AND t.dropoffs = MAX(t.dropoffs) OVER ()
                     THEN 1 ELSE 0 END AS is_most_abandoned
         FROM latest l
-        LEFT JOIN tallies t ON t.nkey = l.kkey
-        LEFT JOIN dwell w ON w.grp = l.kkey
+        LEFT JOIN tallies t ON t.nkey = {outline_key}
         WHERE l.rn = 1 AND (l.opos IS NOT NULL OR t.nkey IS NOT NULL)
     )
     SELECT s.*, a.label, a.answers, a.share
     FROM steps s LEFT JOIN answers a ON a.nkey = s.node_key
     ORDER BY CASE WHEN s.opos IS NULL THEN 1 ELSE 0 END, s.opos, s.node_key, a.cpos, a.label"""
     rows: dict[str, NodeRow] = {}
-    for row in _fetch(sql, params + known_params + choices_params + dwell_params):
+    for row in _fetch(sql, params + known_params + choices_params + tallies_params):
         key = row["node_key"]
         if key not in rows:
             rows[key] = NodeRow(

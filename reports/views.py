@@ -78,7 +78,10 @@ def _engineer_options() -> list:
 
 
 def _url(name: str, query: dict, *args) -> str:
-    url = reverse(name, args=args)
+    return _with_query(reverse(name, args=args), query)
+
+
+def _with_query(url: str, query: dict) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -114,8 +117,12 @@ def _filters_context(
         "from": report_filter.date_from.isoformat(),
         "to": report_filter.date_to.isoformat(),
         "trees": trees,
+        "tree_choices": [(tree.slug, tree.name) for tree in trees or ()],
         "tree": report_filter.tree.slug if report_filter.tree else "",
-        "engineers": engineers,
+        "engineer_choices": [
+            (person.get_username(), person.get_full_name() or person.get_username())
+            for person in engineers
+        ],
         "engineer": report_filter.engineer.get_username() if report_filter.engineer else "",
         "versions": versions,
         "version": report_filter.version,
@@ -154,10 +161,11 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         for row in metrics.trees(report_filter, sort=sort)
     ]
     history_query = resolved.query(sort=None)
+    history = reverse("sessions:history")  # once, not per engineer: reverse() is not cheap
     engineer_rows = [
         {
             "row": row,
-            "url": _url("sessions:history", history_query | {"engineer": row.engineer}),
+            "url": _with_query(history, history_query | {"engineer": row.engineer}),
         }
         for row in metrics.engineers(report_filter)
     ]

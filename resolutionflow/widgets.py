@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django import forms
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+
+def option_tags(choices: Iterable[tuple[object, object]], selected: Iterable = ()) -> SafeString:
+    """`<option>`s for (value, label) pairs, those whose value is in `selected`
+    selected; values and labels escaped. Long lists (hundreds of engineers) are
+    written here rather than through a template or widget include per option."""
+    chosen = {str(value) for value in selected}
+    return format_html_join(
+        "\n",
+        '<option value="{}"{}>{}</option>',
+        ((value, " selected" if str(value) in chosen else "", label) for value, label in choices),
+    )
 
 
 class PlainSelect(forms.Select):
@@ -20,13 +34,5 @@ class PlainSelect(forms.Select):
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
         final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
-        selected = {str(v) for v in self.format_value(value)}
-        options = format_html_join(
-            "\n",
-            '<option value="{}"{}>{}</option>',
-            (
-                (key, " selected" if str(key) in selected else "", label)
-                for key, label in self.choices
-            ),
-        )
+        options = option_tags(self.choices, self.format_value(value))
         return format_html("<select{}>\n{}\n</select>", flatatt(final), options)

@@ -1,5 +1,8 @@
 """Project-wide template tags, built into every template (no `{% load %}` needed).
 
+`{% options choices selected %}`: the `<option>`s of a long select from (value, label)
+pairs (`resolutionflow.widgets.option_tags`).
+
 `{% icon "clock" %}`, `{% icon "play" class="icon-sm" %}`: an inline SVG icon (24×24,
 stroked with currentColor, decorative: aria-hidden). Give the surrounding control its
 own text or aria-label; icons never carry meaning alone.
@@ -13,6 +16,8 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+
+from resolutionflow.widgets import option_tags
 
 register = template.Library()
 
@@ -109,3 +114,10 @@ def icon(name: str, stroke: str = "2", **options: str) -> SafeString:
         stroke,
         mark_safe(shapes),  # noqa: S308 - the constant markup above
     )
+
+
+@register.simple_tag
+def options(choices, selected: str = "") -> SafeString:
+    """`{% options filters.engineer_choices filters.engineer %}`: an `<option>` per
+    (value, label) pair, the one whose value is `selected` selected."""
+    return option_tags(choices, [selected])

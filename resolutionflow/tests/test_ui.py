@@ -72,3 +72,18 @@ def test_plain_select_selects_the_initial_value_of_an_unbound_form():
     html = str(PickForm(initial={"pick": "a"})["pick"])
 
     assert '<option value="a" selected>' in html
+
+
+def test_options_writes_escaped_pairs_and_selects_the_current_value():
+    html = render(
+        "{% options choices current %}",
+        choices=[("alice", "Alice <A>"), ("b&b", "B & B"), (3, "Three")],
+        current="b&b",
+    )
+
+    assert html.split("\n") == [
+        '<option value="alice">Alice &lt;A&gt;</option>',
+        '<option value="b&amp;b" selected>B &amp; B</option>',
+        '<option value="3">Three</option>',
+    ]
+    assert "selected" not in render("{% options choices %}", choices=[("a", "A")])

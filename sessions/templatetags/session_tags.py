@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import template
-from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
+from resolutionflow.widgets import option_tags
 from sessions.formatting import format_duration
 
 register = template.Library()
@@ -41,8 +41,4 @@ def session_start_form(context: template.Context, tree):
 def outcome_options(outcomes, selected: str = "") -> SafeString:
     """The `<option>`s of an outcome select (the close popover on every active
     history card): written out in Python, as a page may carry 25 of them."""
-    return format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        ((o.code, " selected" if o.code == selected else "", o.label) for o in outcomes),
-    )
+    return option_tags(((o.code, o.label) for o in outcomes), [selected])

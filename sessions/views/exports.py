@@ -111,6 +111,7 @@ def export_panel_context(
     if data is None:
         data = exports.export_data(session)
     copy_fmt = "markdown" if fmt == "markdown" else "psa"
+    preview = exports.render(data, fmt)
     return {
         "session": session,
         "export_panel": {
@@ -120,9 +121,10 @@ def export_panel_context(
             "formats": list(exports.EXPORT_FORMATS.values()),
             "details": [("standard", "Standard"), ("full", "Full")],
             "label": exports.EXPORT_FORMATS[fmt].label,
-            "preview": exports.render(data, fmt),
+            "preview": preview,
             "copy_label": exports.EXPORT_FORMATS[copy_fmt].label,
-            "copy_text": exports.render(data, copy_fmt),
+            # The preview is the text to copy for PSA and Markdown: not rendered twice.
+            "copy_text": preview if copy_fmt == fmt else exports.render(data, copy_fmt),
             "filename": exports.filename(data, fmt),
         },
     }

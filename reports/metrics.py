@@ -382,9 +382,10 @@ def _figures_ctes(
     completed sessions.
 
     On PostgreSQL (`native`) one aggregate computes every column in a single
-    read of the sessions: percentile_cont takes a FILTER like any aggregate, and
-    reading the year's 98,000 rows is most of a statement's cost (two reads,
-    one for the counts and one for the medians, took twice as long). With
+    read of the sessions (percentile_cont takes a FILTER like any aggregate):
+    reading the year's 98,000 rows is most of a statement's cost, and the two
+    reads this replaced (counts per outcome id, then the medians) made each
+    statement a third slower. With
     `groups` (the periods of the summary), each group is its own aggregate over
     its own rows (no sort of every row by its group). Elsewhere the counts and
     the portable percentile CTEs (`_percentile_ctes`) are joined.

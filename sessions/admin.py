@@ -103,7 +103,15 @@ class OutcomeChangeInline(admin.TabularInline):
 
 
 class SessionAdminForm(forms.ModelForm):
-    """Only the outcome and its notes; saving runs the service, not `save()`."""
+    """Only the outcome and its notes; saving runs the service, not `save()`.
+
+    `shown_as` carries what the page showed ("active" or "completed"): a form
+    opened on an active session completes it, and is refused if the session
+    was completed meanwhile, rather than silently correcting the outcome
+    someone else has just chosen.
+    """
+
+    shown_as = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Session
@@ -111,6 +119,7 @@ class SessionAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["shown_as"].initial = "completed" if self.instance.is_completed else "active"
         if "outcome" in self.fields:
             current = self.instance.outcome_id
             self.fields["outcome"].queryset = Outcome.objects.filter(
@@ -171,7 +180,16 @@ class SessionAdmin(admin.ModelAdmin):
         ),
         (
             "Outcome",
-            {"fields": ["outcome", "outcome_notes", "next_steps", "closed_by", "closed_from"]},
+            {
+                "fields": [
+                    "outcome",
+                    "outcome_notes",
+                    "next_steps",
+                    "closed_by",
+                    "closed_from",
+                    "shown_as",
+                ]
+            },
         ),
         ("Scratchpad", {"fields": ["scratchpad"], "classes": ["collapse"]}),
     ]
@@ -229,8 +247,10 @@ class SessionAdmin(admin.ModelAdmin):
             return
         outcome = form.cleaned_data.get("outcome")
         notes = form.cleaned_data.get("outcome_notes", "")
+        # What the page showed, not what the row says now (see SessionAdminForm).
+        shown_completed = (form.cleaned_data.get("shown_as") or obj.status) == "completed"
         try:
-            if obj.is_completed:
+            if shown_completed:
                 services.session_change_outcome(
                     session=obj,
                     outcome=outcome,

@@ -143,6 +143,41 @@ def test_it_completes_an_active_session_from_the_admin(
     assert session.decisions.get().exit == "session_closed"
 
 
+def test_it_refuses_a_form_opened_on_an_active_session_completed_meanwhile(
+    admin_client_logged_in, alice, version, clock
+):
+    session = services.session_create(tree=version.tree, engineer=alice)
+    page = admin_client_logged_in.get(change_url(session)).content.decode()
+    assert '<input type="hidden" name="shown_as" value="active"' in page
+    # Alice closes it from navigation while the admin's page is open.
+    services.session_complete(session=session, outcome=outcome("resolved"), by=alice)
+
+    response = admin_client_logged_in.post(
+        change_url(session),
+        {
+            "outcome": outcome("workaround").pk,
+            "outcome_notes": "Closed from the admin.",
+            "shown_as": "active",
+            "decisions-TOTAL_FORMS": "0",
+            "decisions-INITIAL_FORMS": "0",
+            "outcome_changes-TOTAL_FORMS": "0",
+            "outcome_changes-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302
+    assert response.url == change_url(session)
+    shown = admin_client_logged_in.get(response.url).content.decode()
+    assert "Nothing was changed: This session was already completed by alice as Resolved" in shown
+    session.refresh_from_db()
+    assert (session.outcome.code, session.closed_from, session.outcome_notes) == (
+        "resolved",
+        "navigation",
+        "",
+    )
+    assert OutcomeChange.objects.filter(session=session).count() == 1
+
+
 def test_it_refuses_to_clear_a_completed_sessions_outcome(admin_client_logged_in, completed):
     response = admin_client_logged_in.post(
         change_url(completed),

@@ -279,6 +279,15 @@ def _dropoffs_sql(report_filter: ReportFilter) -> tuple[str, list]:
     )
 
 
+def _percentile_cont(value: str, where: str) -> str:
+    """PostgreSQL's own continuous percentile of `value` over the rows matching
+    `where`, as one column of an aggregate (the fraction is a parameter)."""
+    return (
+        f"percentile_cont(CAST(%s AS DOUBLE PRECISION)) WITHIN GROUP (ORDER BY {value}) "
+        f"FILTER (WHERE {where})"
+    )
+
+
 def _percentile_ctes(
     name: str,
     *,
@@ -287,35 +296,18 @@ def _percentile_ctes(
     value: str,
     where: str,
     fractions: dict[str, float],
-    native: bool | None = None,
 ) -> tuple[str, list]:
-    """CTEs ending in `{name}`: one row per `group` (as `grp`), a column per fraction.
+    """CTEs ending in `{name}`: one row per `group` (as `grp`), a column per fraction,
+    without percentile_cont (SQLite; PostgreSQL uses `_percentile_cont` in its
+    aggregates).
 
-    On PostgreSQL (`native`, the default there) this is percentile_cont itself.
-    Elsewhere, the portable formulation: number each group's ordered non-null
+    The portable formulation: number each group's ordered non-null
     values (rn, from 1), compute pos = p × (n − 1) in double precision, pick the
     rows at floor(pos) and ceil(pos) by comparing rn − 1 with pos (no FLOOR or
     CEIL function needed), and interpolate lo + (pos − floor(pos)) × (hi − lo):
     the very arithmetic of percentile_cont (float8_lerp), so both give the same
     doubles, which tests check bit for bit on PostgreSQL.
     """
-    if native is None:
-        native = connection.vendor == "postgresql"
-    if native:
-        columns = ", ".join(
-            f"percentile_cont(CAST(%s AS DOUBLE PRECISION)) WITHIN GROUP (ORDER BY {value}) "
-            f"AS {alias}"
-            for alias in fractions
-        )
-        sql = f"""
-    {name} AS (
-        SELECT {group} AS grp, {columns}
-        FROM {source}
-        WHERE {value} IS NOT NULL AND ({where})
-        GROUP BY {group}
-    )"""
-        return sql, list(fractions.values())
-
     positions = ",\n".join(
         f"CAST(%s AS DOUBLE PRECISION) * (COUNT(*) OVER (PARTITION BY {group}) - 1) AS pos_{alias}"
         for alias in fractions
@@ -372,7 +364,6 @@ def _figures_ctes(
     sums: dict[str, str] | None = None,
     join: str = "",
     groups: Sequence[int] | None = None,
-    native: bool | None = None,
 ) -> tuple[str, list]:
     """CTEs ending in `figures`: per `group` of the sessions CTE `s` (as `grp`),
     started, completed, success, judged (success, partial or failure) and
@@ -381,7 +372,7 @@ def _figures_ctes(
     column per `percentiles` (alias: (a column of `s`, a fraction)) over the
     completed sessions.
 
-    On PostgreSQL (`native`) one aggregate computes every column in a single
+    On PostgreSQL one aggregate computes every column in a single
     read of the sessions (percentile_cont takes a FILTER like any aggregate):
     reading the year's 98,000 rows is most of a statement's cost, and the two
     reads this replaced (counts per outcome id, then the medians) made each
@@ -393,8 +384,7 @@ def _figures_ctes(
     Outcomes are matched by id against the six outcomes (`outcomes` CTE, joined
     to nothing per session).
     """
-    if native is None:
-        native = connection.vendor == "postgresql"
+    native = connection.vendor == "postgresql"
     sums = sums or {}
     outcomes_sql, params = _sql(
         Outcome.objects.all(), oid=F("id"), okind=F("kind"), ocode=F("code")
@@ -423,8 +413,7 @@ def _figures_ctes(
     ctes = [f"outcomes AS ({outcomes_sql})"]
     if native:
         columns = tallies + "".join(
-            f",\npercentile_cont(CAST(%s AS DOUBLE PRECISION)) WITHIN GROUP (ORDER BY {value}) "
-            f"FILTER (WHERE {value} IS NOT NULL AND fin IS NOT NULL) AS {alias}"
+            f",\n{_percentile_cont(value, f'{value} IS NOT NULL AND fin IS NOT NULL')} AS {alias}"
             for alias, (value, _) in percentiles.items()
         )
         fractions = [fraction for _, fraction in percentiles.values()]
@@ -452,7 +441,6 @@ def _figures_ctes(
             value=value,
             where="fin IS NOT NULL",
             fractions=fractions_of_value,
-            native=False,
         )
         ctes.append(pct_sql.strip())
         params += pct_params
@@ -629,12 +617,12 @@ def nodes(report_filter: ReportFilter) -> list[NodeRow]:
         # fewer), grouped by the key in the "C" collation: grouping needs only
         # equality, and sorting 150,000 keys byte by byte rather than by the
         # database's collation takes a third less time.
-        dwell = "percentile_cont(CAST(%s AS DOUBLE PRECISION)) WITHIN GROUP (ORDER BY dur)"
+        dwell = _percentile_cont("dur", "dur IS NOT NULL")
         tallies_sql = f"""
     tallies AS (
         SELECT nkey COLLATE "C" AS nkey, {counts},
-               {dwell} FILTER (WHERE dur IS NOT NULL) AS median,
-               {dwell} FILTER (WHERE dur IS NOT NULL) AS p90
+               {dwell} AS median,
+               {dwell} AS p90
         FROM d GROUP BY nkey COLLATE "C"
     )"""
         tallies_params = [MEDIAN, P90]

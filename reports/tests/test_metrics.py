@@ -494,8 +494,7 @@ def _samples() -> dict[int, list[int]]:
 
 def _sql_percentiles(groups: dict[int, list[int]], fractions: dict[str, float]) -> dict:
     values = ", ".join(f"({group}, {value})" for group, vs in groups.items() for value in vs)
-    # The portable formulation, on either database (PostgreSQL would use its own
-    # percentile_cont by default).
+    # The portable formulation, on either database.
     ctes, params = metrics._percentile_ctes(
         "pct",
         source="data",
@@ -503,7 +502,6 @@ def _sql_percentiles(groups: dict[int, list[int]], fractions: dict[str, float]) 
         value="v",
         where="1 = 1",
         fractions=fractions,
-        native=False,
     )
     columns = ", ".join(fractions)
     sql = f"WITH data (g, v) AS (VALUES {values}), {ctes} SELECT grp, {columns} FROM pct"

@@ -25,6 +25,15 @@ def completed(alice, version, clock):
     )
 
 
+# The read-only inlines' management forms, as the change page posts them.
+NO_INLINES = {
+    "decisions-TOTAL_FORMS": "0",
+    "decisions-INITIAL_FORMS": "0",
+    "outcome_changes-TOTAL_FORMS": "0",
+    "outcome_changes-INITIAL_FORMS": "0",
+}
+
+
 def change_url(obj) -> str:
     return reverse(f"admin:flow_sessions_{obj._meta.model_name}_change", args=[obj.pk])
 
@@ -91,10 +100,7 @@ def test_it_changes_a_completed_sessions_outcome_through_the_audited_service(
         {
             "outcome": outcome("resolved").pk,
             "outcome_notes": "Fixed by L3 after all",
-            "decisions-TOTAL_FORMS": "0",
-            "decisions-INITIAL_FORMS": "0",
-            "outcome_changes-TOTAL_FORMS": "0",
-            "outcome_changes-INITIAL_FORMS": "0",
+            **NO_INLINES,
         },
     )
 
@@ -125,10 +131,7 @@ def test_it_completes_an_active_session_from_the_admin(
         {
             "outcome": outcome("cancelled").pk,
             "outcome_notes": "Duplicate ticket",
-            "decisions-TOTAL_FORMS": "0",
-            "decisions-INITIAL_FORMS": "0",
-            "outcome_changes-TOTAL_FORMS": "0",
-            "outcome_changes-INITIAL_FORMS": "0",
+            **NO_INLINES,
         },
     )
 
@@ -158,10 +161,7 @@ def test_it_refuses_a_form_opened_on_an_active_session_completed_meanwhile(
             "outcome": outcome("workaround").pk,
             "outcome_notes": "Closed from the admin.",
             "shown_as": "active",
-            "decisions-TOTAL_FORMS": "0",
-            "decisions-INITIAL_FORMS": "0",
-            "outcome_changes-TOTAL_FORMS": "0",
-            "outcome_changes-INITIAL_FORMS": "0",
+            **NO_INLINES,
         },
     )
 
@@ -184,10 +184,7 @@ def test_it_refuses_to_clear_a_completed_sessions_outcome(admin_client_logged_in
         {
             "outcome": "",
             "outcome_notes": "",
-            "decisions-TOTAL_FORMS": "0",
-            "decisions-INITIAL_FORMS": "0",
-            "outcome_changes-TOTAL_FORMS": "0",
-            "outcome_changes-INITIAL_FORMS": "0",
+            **NO_INLINES,
         },
     )
 

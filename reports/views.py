@@ -116,8 +116,8 @@ def _filters_context(
         "action": action,
         "from": report_filter.date_from.isoformat(),
         "to": report_filter.date_to.isoformat(),
-        "trees": trees,
-        "tree_choices": [(tree.slug, tree.name) for tree in trees or ()],
+        # None: the page has no tree choice (the drill-down is one tree's).
+        "tree_choices": None if trees is None else [(tree.slug, tree.name) for tree in trees],
         "tree": report_filter.tree.slug if report_filter.tree else "",
         "engineer_choices": [
             (person.get_username(), person.get_full_name() or person.get_username())

@@ -29,6 +29,7 @@ from reports.forms import PRESETS, ReportFilterForm, Resolved
 from reports.metrics import local_today
 from reports.presentation import fmt_period, kpi_tiles
 from resolutionflow.http import HtmxHttpRequest
+from resolutionflow.users import display_name
 from sessions.models import Session
 from trees.models import Tree
 
@@ -119,10 +120,7 @@ def _filters_context(
         # None: the page has no tree choice (the drill-down is one tree's).
         "tree_choices": None if trees is None else [(tree.slug, tree.name) for tree in trees],
         "tree": report_filter.tree.slug if report_filter.tree else "",
-        "engineer_choices": [
-            (person.get_username(), person.get_full_name() or person.get_username())
-            for person in engineers
-        ],
+        "engineer_choices": [(person.get_username(), display_name(person)) for person in engineers],
         "engineer": report_filter.engineer.get_username() if report_filter.engineer else "",
         "versions": versions,
         "version": report_filter.version,

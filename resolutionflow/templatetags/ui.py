@@ -3,6 +3,9 @@
 `{% options choices selected %}`: the `<option>`s of a long select from (value, label)
 pairs (`resolutionflow.widgets.option_tags`).
 
+`{{ user|display_name }}`: a person's full name, else their username
+(`resolutionflow.users.display_name`).
+
 `{% icon "clock" %}`, `{% icon "play" class="icon-sm" %}`: an inline SVG icon (24×24,
 stroked with currentColor, decorative: aria-hidden). Give the surrounding control its
 own text or aria-label; icons never carry meaning alone.
@@ -17,6 +20,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from resolutionflow import users
 from resolutionflow.widgets import option_tags
 
 register = template.Library()
@@ -121,3 +125,9 @@ def options(choices, selected: str = "") -> SafeString:
     """`{% options filters.engineer_choices filters.engineer %}`: an `<option>` per
     (value, label) pair, the one whose value is `selected` selected."""
     return option_tags(choices, [selected])
+
+
+@register.filter
+def display_name(user) -> str:
+    """`{{ session.engineer|display_name }}` → "Alice Archer", or "alice" without a full name."""
+    return users.display_name(user or None)

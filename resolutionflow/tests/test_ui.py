@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django import forms
+from django.contrib.auth import get_user_model
 from django.template import TemplateSyntaxError, engines
 
+from resolutionflow.users import display_name
 from resolutionflow.widgets import PlainSelect
 
 
@@ -87,3 +89,29 @@ def test_options_writes_escaped_pairs_and_selects_the_current_value():
         '<option value="3">Three</option>',
     ]
     assert "selected" not in render("{% options choices %}", choices=[("a", "A")])
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [("Alice", "Archer", "Alice Archer"), ("Alice", "", "Alice"), ("", "", "alice")],
+    ids=["full-name", "first-name-only", "username"],
+)
+def test_display_name_is_the_full_name_else_the_username(first, last, expected):
+    user = get_user_model()(username="alice", first_name=first, last_name=last)
+
+    assert display_name(user) == expected
+    assert render("{{ user|display_name }}", user=user) == expected
+
+
+def test_display_name_of_no_user_lets_the_template_choose_its_words():
+    assert display_name(None) == ""
+    assert render('{{ gone|display_name|default:"a deleted user" }}', gone=None) == (
+        "a deleted user"
+    )
+    assert render("{{ missing|display_name }}") == ""
+
+
+def test_display_name_is_escaped_in_templates():
+    user = get_user_model()(username="x", first_name="<b>Bo</b>")
+
+    assert render("{{ user|display_name }}", user=user) == "&lt;b&gt;Bo&lt;/b&gt;"

@@ -33,6 +33,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from resolutionflow.http import HtmxHttpRequest
+from resolutionflow.users import display_name
 from sessions.filters import HistoryFilterForm
 from sessions.forms import CompleteForm
 from sessions.models import ClosedFrom, Decision, Outcome, Session, SessionQuerySet
@@ -244,7 +245,7 @@ def _closer_name(session: Session, user) -> str:
         return "someone"
     if closer.pk == user.pk:
         return "you"
-    return closer.get_full_name().strip() or closer.get_username()
+    return display_name(closer)
 
 
 def _refusal(session: Session, user) -> str:

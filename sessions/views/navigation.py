@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from resolutionflow import clock
 from resolutionflow.http import HtmxHttpRequest
+from resolutionflow.users import display_name
 from sessions import services
 from sessions.forms import (
     AnswerForm,
@@ -355,7 +356,7 @@ def prepare(request: HtmxHttpRequest) -> HttpResponse:
             engineer = session.engineer
             messages.success(
                 request,
-                f"Session prepared for {engineer.get_full_name() or engineer.get_username()}: "
+                f"Session prepared for {display_name(engineer)}: "
                 f"{session.tree.name}{f' · {session.ticket_ref}' if session.ticket_ref else ''}. "
                 "It is waiting for them to press Start.",
             )

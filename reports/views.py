@@ -19,7 +19,7 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import urlencode
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_GET
 
 from reports import metrics
@@ -286,7 +286,7 @@ def csv_table(request: HtmxHttpRequest, table: str) -> HttpResponse:
         parts.append(report_filter.engineer.get_username())
     parts += [report_filter.date_from.isoformat(), "to", report_filter.date_to.isoformat()]
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{"-".join(parts)}.csv"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{'-'.join(parts)}.csv")
     return response
 
 

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from trees.forms import TreeImportForm
@@ -43,7 +44,7 @@ def _export_response(version: TreeVersion) -> HttpResponse:
         tree_export(version=version), content_type="application/json; charset=utf-8"
     )
     filename = f"{version.tree.slug}-v{version.number}.json"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     return response
 
 

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 from reports import metrics
 from reports.metrics import ReportFilter
-
-# Spreadsheet programs run a cell starting with one of these as a formula.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from sessions.exports import csv_text
 
 
 def rate(value: float | None) -> str:
@@ -27,10 +25,6 @@ def number(value: float | None) -> str:
     if value is None:
         return ""
     return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def text(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
 
 
 def integer(value: int) -> str:
@@ -45,7 +39,7 @@ class Table:
 
 
 def _choice_shares(choices: list[metrics.ChoiceShare]) -> str:
-    return "; ".join(f"{text(choice.label)}={rate(choice.share)}" for choice in choices)
+    return "; ".join(f"{csv_text(choice.label)}={rate(choice.share)}" for choice in choices)
 
 
 TABLES: dict[str, Table] = {
@@ -64,8 +58,8 @@ TABLES: dict[str, Table] = {
     ),
     "trees": Table(
         columns=(
-            ("tree", text),
-            ("tree_name", text),
+            ("tree", csv_text),
+            ("tree_name", csv_text),
             ("sessions", integer),
             ("completed", integer),
             ("resolution_rate", rate),
@@ -80,9 +74,9 @@ TABLES: dict[str, Table] = {
     ),
     "nodes": Table(
         columns=(
-            ("node_key", text),
-            ("node_title", text),
-            ("node_kind", text),
+            ("node_key", csv_text),
+            ("node_title", csv_text),
+            ("node_kind", csv_text),
             ("visits", integer),
             ("median_dwell_seconds", number),
             ("p90_dwell_seconds", number),
@@ -95,8 +89,8 @@ TABLES: dict[str, Table] = {
     ),
     "engineers": Table(
         columns=(
-            ("engineer", text),
-            ("engineer_name", text),
+            ("engineer", csv_text),
+            ("engineer_name", csv_text),
             ("sessions", integer),
             ("resolution_rate", rate),
             ("median_duration_seconds", number),
@@ -118,9 +112,9 @@ TABLES: dict[str, Table] = {
     ),
     "outcomes": Table(
         columns=(
-            ("outcome", text),
-            ("outcome_label", text),
-            ("outcome_kind", text),
+            ("outcome", csv_text),
+            ("outcome_label", csv_text),
+            ("outcome_kind", csv_text),
             ("sessions", integer),
             ("share", rate),
         ),

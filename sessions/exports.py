@@ -623,10 +623,13 @@ def csv_cell(value: Any) -> Any:
         return iso_utc(value)
     if isinstance(value, int):
         return value
-    text = str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+    return csv_text(str(value))
+
+
+def csv_text(text: str) -> str:
+    """`text` as a spreadsheet shows it, never run as a formula: every CSV we serve
+    (exports, the history downloads, the report tables) writes user text through here."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class _Echo:

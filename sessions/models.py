@@ -7,7 +7,7 @@ models hold the invariants the database can enforce itself.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -87,6 +87,10 @@ class SessionQuerySet(models.QuerySet):
 
     def active(self) -> SessionQuerySet:
         return self.filter(started_at__isnull=False, completed_at__isnull=True)
+
+    def active_for(self, user) -> SessionQuerySet:
+        """`user`'s own sessions in progress (the home page, the library's banner)."""
+        return self.active().filter(engineer=user)
 
     def completed(self) -> SessionQuerySet:
         return self.filter(completed_at__isnull=False)
@@ -209,13 +213,19 @@ class Session(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("sessions:detail", args=[self.pk])
 
+    @classmethod
+    def status_of(cls, started_at: datetime | None, completed_at: datetime | None) -> Status:
+        """The status the timestamps make (SPEC §3), for rows read without a model
+        (the history CSV's `values_list`) as well as for `Session.status`."""
+        if started_at is None:
+            return cls.Status.PREPARED
+        if completed_at is None:
+            return cls.Status.ACTIVE
+        return cls.Status.COMPLETED
+
     @property
-    def status(self) -> str:
-        if self.started_at is None:
-            return self.Status.PREPARED
-        if self.completed_at is None:
-            return self.Status.ACTIVE
-        return self.Status.COMPLETED
+    def status(self) -> Status:
+        return self.status_of(self.started_at, self.completed_at)
 
     def get_status_display(self) -> str:
         return self.Status(self.status).label

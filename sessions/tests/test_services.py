@@ -355,3 +355,36 @@ def test_the_database_allows_only_one_open_step(started, clock):
 def test_the_database_refuses_a_completed_session_without_an_outcome(alice, version, clock):
     with pytest.raises(IntegrityError), transaction.atomic():
         SessionFactory(engineer=alice, version=version, completed_at=clock.now())
+
+
+def test_status_filters_agree_with_the_status_of_each_session(alice, bob, version, clock):
+    now = clock.now()
+    resolved = outcome("resolved")
+    sessions = {
+        "prepared": SessionFactory(engineer=alice, version=version),
+        "active": SessionFactory(engineer=alice, version=version, started_at=now),
+        "completed": SessionFactory(
+            engineer=alice, version=version, started_at=now, completed_at=now, outcome=resolved
+        ),
+    }
+
+    for status, session in sessions.items():
+        assert session.status == status
+        assert Session.status_of(session.started_at, session.completed_at) == status
+        assert list(Session.objects.with_status(status)) == [session]
+
+
+def test_active_for_is_a_users_own_sessions_in_progress(alice, bob, version, clock):
+    now = clock.now()
+    mine = SessionFactory(engineer=alice, version=version, started_at=now)
+    SessionFactory(engineer=bob, version=version, started_at=now)
+    SessionFactory(engineer=alice, version=version)
+    SessionFactory(
+        engineer=alice,
+        version=version,
+        started_at=now,
+        completed_at=now,
+        outcome=outcome("resolved"),
+    )
+
+    assert list(Session.objects.active_for(alice)) == [mine]

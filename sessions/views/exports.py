@@ -180,14 +180,6 @@ def _streamed_csv(rows: Iterator, name: str) -> StreamingHttpResponse:
     return response
 
 
-def _status(started_at, completed_at) -> str:
-    if started_at is None:
-        return Session.Status.PREPARED.value
-    if completed_at is None:
-        return Session.Status.ACTIVE.value
-    return Session.Status.COMPLETED.value
-
-
 def _history_rows(sessions: QuerySet[Session]) -> Iterator[list]:
     yield list(HISTORY_COLUMNS)
     rows = sessions.order_by("-created_at", "pk").values_list(
@@ -223,7 +215,7 @@ def _history_rows(sessions: QuerySet[Session]) -> Iterator[list]:
             version,
             ticket,
             client,
-            _status(started, completed),
+            Session.status_of(started, completed),
             outcome or "",
             started,
             completed,

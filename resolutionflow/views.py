@@ -24,10 +24,7 @@ logger = logging.getLogger(__name__)
 def home(request: HtmxHttpRequest) -> HttpResponse:
     """The landing page: the engineer's active sessions, a way into the library."""
     active_sessions = (
-        Session.objects.active()
-        .filter(engineer=request.user)
-        .select_related("tree")
-        .order_by("-started_at")
+        Session.objects.active_for(request.user).select_related("tree").order_by("-started_at")
     )
     context = {"active_sessions": active_sessions}
     if request.user.has_perm("flow_sessions.view_reports"):

@@ -17,12 +17,7 @@ from trees.outline import build_outline
 
 
 def _active_sessions(request: HtmxHttpRequest):
-    return (
-        Session.objects.active()
-        .filter(engineer=request.user)
-        .select_related("tree")
-        .order_by("-started_at")
-    )
+    return Session.objects.active_for(request.user).select_related("tree").order_by("-started_at")
 
 
 @require_GET

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from sessions import services
-from sessions.formatting import format_duration
+from sessions.formatting import format_duration, format_elapsed
 from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
 
 # --- sessions ----------------------------------------------------------------------
@@ -235,11 +235,10 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Duration", ordering="duration_seconds")
     def duration(self, obj: Session) -> str:
-        if obj.is_completed:
-            return format_duration(obj.duration_seconds)
-        if obj.is_active:
-            return f"{format_duration(obj.elapsed)} so far"
-        return "—"
+        if obj.is_prepared:
+            return "—"
+        seconds = obj.duration_seconds if obj.is_completed else obj.elapsed
+        return format_elapsed(seconds, so_far=obj.is_active)
 
     def save_model(self, request, obj: Session, form, change: bool) -> None:
         """Apply the outcome through the services so it is audited (source: admin)."""

@@ -58,7 +58,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from resolutionflow import clock
-from sessions.formatting import format_duration
+from sessions.formatting import format_elapsed, whole_seconds
 from sessions.models import Decision, Session
 from trees.models import Node
 
@@ -126,8 +126,7 @@ class ExportStep:
 
     @property
     def duration_text(self) -> str:
-        text = format_duration(self.elapsed_seconds)
-        return f"{text} so far" if self.is_open else text
+        return format_elapsed(self.elapsed_seconds, so_far=self.is_open)
 
     @property
     def entered_text(self) -> str:
@@ -202,8 +201,7 @@ class ExportData:
     def duration_text(self) -> str:
         if self.elapsed_seconds is None:
             return NONE_TEXT
-        text = format_duration(self.elapsed_seconds)
-        return f"{text} so far" if self.is_active else text
+        return format_elapsed(self.elapsed_seconds, so_far=self.is_active)
 
     @property
     def started_text(self) -> str:
@@ -251,11 +249,6 @@ class ExportData:
             ("Summary", self.summary),
         ]
         return [(title, text) for title, text in sections if text.strip()]
-
-
-def _seconds(start: datetime, end: datetime) -> int:
-    # Rounded like the services round step durations (half up, never negative).
-    return max(0, int((end - start).total_seconds() + 0.5))
 
 
 def export_data(
@@ -309,7 +302,7 @@ def export_data(
             elapsed_seconds=(
                 row.duration_seconds
                 if row.duration_seconds is not None
-                else _seconds(row.entered_at, now)
+                else whole_seconds(now - row.entered_at)
             ),
         )
         for number, row in enumerate(listed, start=1)
@@ -324,10 +317,10 @@ def export_data(
         elapsed = (
             session.duration_seconds
             if session.duration_seconds is not None
-            else _seconds(session.started_at, session.completed_at)
+            else whole_seconds(session.completed_at - session.started_at)
         )
     else:
-        elapsed = _seconds(session.started_at, now)
+        elapsed = whole_seconds(now - session.started_at)
     return ExportData(
         id=session.pk,
         tree_slug=session.tree.slug,

@@ -15,14 +15,25 @@ def format_duration(seconds: int | float | timedelta | None) -> str:
     """
     if seconds is None:
         return ""
-    if isinstance(seconds, timedelta):
-        seconds = seconds.total_seconds()
-    # Half a second rounds up, like the step durations the services store.
-    total = max(0, math.floor(float(seconds) + 0.5))
-    hours, rest = divmod(total, 3600)
+    hours, rest = divmod(whole_seconds(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
         return f"{hours}h {minutes:02d}m"
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+def format_elapsed(seconds: int | float | timedelta | None, *, so_far: bool) -> str:
+    """`format_duration`, marked ``2m 30s so far`` while the clock still runs
+    (an active session, its open step)."""
+    text = format_duration(seconds)
+    return f"{text} so far" if so_far else text
+
+
+def whole_seconds(seconds: int | float | timedelta) -> int:
+    """A duration in whole seconds the way the services store step durations:
+    half a second rounds up, and never below zero (clocks on two machines)."""
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    return max(0, math.floor(float(seconds) + 0.5))

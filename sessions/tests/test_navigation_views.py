@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -9,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from sessions import services
-from sessions.formatting import format_duration
+from sessions.formatting import format_duration, format_elapsed, whole_seconds
 from sessions.models import Decision, Session
 from sessions.tests.factories import build_version, outcome
 
@@ -56,6 +57,20 @@ def answer(client, session: Session, label: str, *, htmx: bool = False, **data):
 )
 def test_it_formats_durations_for_people(seconds, text):
     assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "whole"),
+    [(0, 0), (0.49, 0), (0.5, 1), (59.6, 60), (timedelta(seconds=2.5), 3), (-3, 0)],
+    ids=["zero", "under-half", "half", "near-minute", "timedelta", "negative"],
+)
+def test_whole_seconds_round_half_up_and_never_below_zero(seconds, whole):
+    assert whole_seconds(seconds) == whole
+
+
+def test_a_running_duration_says_so_far():
+    assert format_elapsed(150, so_far=True) == "2m 30s so far"
+    assert format_elapsed(timedelta(hours=1, minutes=4), so_far=False) == "1h 04m"
 
 
 # --- starting -------------------------------------------------------------------

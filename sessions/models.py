@@ -344,10 +344,6 @@ class Decision(models.Model):
     def is_open(self) -> bool:
         return self.exited_at is None
 
-    @property
-    def elapsed(self) -> timedelta:
-        return (self.exited_at or clock.now()) - self.entered_at
-
 
 class OutcomeChange(models.Model):
     """Audit trail: every change of a session's outcome (SPEC §3)."""

@@ -147,11 +147,6 @@ def _exit(
     decision.save(update_fields=fields)
 
 
-def _next_seq(session: Session) -> int:
-    last = session.decisions.order_by("-seq").values_list("seq", flat=True).first()
-    return (last or 0) + 1
-
-
 def _published_version(tree: Tree) -> TreeVersion:
     version = tree.versions.filter(status=TreeVersion.Status.PUBLISHED).first()
     if version is None:

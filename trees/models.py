@@ -126,10 +126,6 @@ class Tree(models.Model):
             return self._published_versions[0] if self._published_versions else None
         return self.versions.filter(status=TreeVersion.Status.PUBLISHED).first()
 
-    @property
-    def draft_version(self) -> TreeVersion | None:
-        return self.versions.filter(status=TreeVersion.Status.DRAFT).first()
-
 
 class TreeVersion(models.Model):
     class Status(models.TextChoices):
@@ -179,10 +175,6 @@ class TreeVersion(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.status == self.Status.DRAFT
-
-    @property
-    def start_node(self) -> Node | None:
-        return self.nodes.filter(is_start=True).first()
 
 
 class Node(models.Model):

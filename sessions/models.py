@@ -214,7 +214,9 @@ class Session(models.Model):
         return reverse("sessions:detail", args=[self.pk])
 
     @classmethod
-    def status_of(cls, started_at: datetime | None, completed_at: datetime | None) -> Status:
+    def status_of(
+        cls, started_at: datetime | None, completed_at: datetime | None
+    ) -> Session.Status:
         """The status the timestamps make (SPEC §3), for rows read without a model
         (the history CSV's `values_list`) as well as for `Session.status`."""
         if started_at is None:
@@ -224,7 +226,7 @@ class Session(models.Model):
         return cls.Status.COMPLETED
 
     @property
-    def status(self) -> Status:
+    def status(self) -> Session.Status:
         return self.status_of(self.started_at, self.completed_at)
 
     def get_status_display(self) -> str:

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from resolutionflow import clock
+from sessions.formatting import whole_seconds
 from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
 from trees.models import Choice, Node, Tree, TreeVersion
 
@@ -60,11 +61,6 @@ class InvalidInput(SessionError):
 
 
 # --- helpers ------------------------------------------------------------------
-
-
-def _seconds(start: datetime, end: datetime) -> int:
-    """Whole seconds between two instants, half rounded up (never negative)."""
-    return max(0, int((end - start).total_seconds() + 0.5))
 
 
 def _lock(session: Session) -> Session:
@@ -136,7 +132,7 @@ def _exit(
     notes: str | None = None,
 ) -> None:
     decision.exited_at = at
-    decision.duration_seconds = _seconds(decision.entered_at, at)
+    decision.duration_seconds = whole_seconds(at - decision.entered_at)
     decision.exit = exit
     decision.choice = choice
     decision.answer_label = label
@@ -379,7 +375,7 @@ def session_complete(
     if decision is not None:
         _exit(decision, at=now, exit=Decision.Exit.SESSION_CLOSED)
     session.completed_at = now
-    session.duration_seconds = _seconds(session.started_at, now)
+    session.duration_seconds = whole_seconds(now - session.started_at)
     session.outcome = outcome
     session.outcome_notes = outcome_notes
     session.next_steps = next_steps

@@ -5,8 +5,10 @@ from sessions.views import exports, history, navigation
 app_name = "sessions"
 
 urlpatterns = [
-    # history.py: the history page and closing (popover and completion dialog)
+    # history.py: the history page, closing from its popover, completing from the dialog
     path("", history.history, name="history"),
+    path("<uuid:session_id>/close/form", history.close_form, name="close-form"),
+    path("<uuid:session_id>/close", history.close, name="close"),
     path("<uuid:session_id>/complete", history.complete, name="complete"),
     # navigation.py: starting, stepping, the detail page
     path("prepare/", navigation.prepare, name="prepare"),

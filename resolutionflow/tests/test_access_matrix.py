@@ -56,6 +56,10 @@ trees:detail             GET     login      200    200  200      200
 trees:detail             POST    login      405    405  405      405
 sessions:history         GET     login      200    200  200      200
 sessions:history         POST    login      405    405  405      405
+sessions:close-form      GET     login      200    404  200      200
+sessions:close-form      POST    login      405    405  405      405
+sessions:close           GET     login      405    405  405      405
+sessions:close           POST    login      303    404  303      303
 sessions:complete        GET     login      405    405  405      405
 sessions:complete        POST    login      303    404  303      303
 sessions:prepare         GET     login      403    403  200      200
@@ -168,6 +172,8 @@ def test_it_hides_another_engineers_session_entirely():
         "sessions:detail",
         "sessions:run",
         "sessions:export",
+        "sessions:close-form",
+        "sessions:close",
         "sessions:complete",
         "sessions:scratchpad",
         "sessions:answer",

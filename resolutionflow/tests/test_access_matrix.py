@@ -62,6 +62,8 @@ sessions:close           GET     login      405    405  405      405
 sessions:close           POST    login      303    404  303      303
 sessions:complete        GET     login      405    405  405      405
 sessions:complete        POST    login      303    404  303      303
+sessions:outcome-styles  GET     login      200    200  200      200
+sessions:outcome-styles  POST    login      405    405  405      405
 sessions:prepare         GET     login      403    403  200      200
 sessions:prepare         POST    login      403    403  303      303
 sessions:start           GET     login      405    405  405      405

@@ -8,10 +8,12 @@
  *   3. Toasts (Django messages + htmx "toast" events)
  *   4. Copy to clipboard ([data-copy-target], [data-copy-text])
  *   5. Times: relative (<time data-relative>) and live elapsed ([data-elapsed-since])
- *   6. Data-driven styling: outcome badge colours ([data-colour]), timeline bars ([data-bar-fraction])
- *   7. Disclosure widgets: dropdown <details>, <dialog> openers
- *   8. Popovers (add the close-session popover controller here)
- *   9. Boot: initialisers run on page load and after every htmx swap
+ *   6. Disclosure widgets: dropdown <details>, <dialog> openers
+ *   7. Navigation page: focus after a step swap
+ *   8. Boot: initialisers run on page load and after every htmx swap
+ *
+ * Colours and sizes come from the server (the outcomes' stylesheet, <progress>
+ * timeline bars), popovers are native: nothing here writes styles.
  *
  * Other scripts can use window.ResolutionFlow.toast(message, level) and
  * window.ResolutionFlow.onLoad(fn) (fn(root) runs now and after each swap).
@@ -347,67 +349,7 @@
     });
   }
 
-  /* 6. Data-driven styling -------------------------------------------------- */
-
-  const HEX_COLOUR = /^#[0-9a-f]{6}$/i;
-
-  function hexToRgb(hex) {
-    const value = parseInt(hex.slice(1), 16);
-    return [(value >> 16) & 255, (value >> 8) & 255, value & 255];
-  }
-
-  function mixRgb(a, b, weightOfA) {
-    return a.map(function (channel, i) {
-      return Math.round(channel * weightOfA + b[i] * (1 - weightOfA));
-    });
-  }
-
-  function luminance(rgb) {
-    const linear = rgb.map(function (channel) {
-      const c = channel / 255;
-      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
-    });
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
-  }
-
-  function contrast(a, b) {
-    const la = luminance(a);
-    const lb = luminance(b);
-    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
-  }
-
-  /**
-   * Outcome colours come from the database: copy data-colour into
-   * --badge-colour, and darken the text colour (--badge-ink) until it reaches
-   * 4.5:1 against the badge's 12% tint, so any admin-chosen colour stays legible.
-   */
-  function applyColour(element) {
-    const colour = (element.getAttribute("data-colour") || "").trim();
-    if (!HEX_COLOUR.test(colour)) return;
-    const rgb = hexToRgb(colour);
-    const tint = mixRgb(rgb, [255, 255, 255], 0.12);
-    let ink = rgb;
-    for (let black = 0.1; contrast(ink, tint) < 4.5 && black <= 1; black += 0.1) {
-      ink = mixRgb([0, 0, 0], rgb, black);
-    }
-    element.style.setProperty("--badge-colour", colour);
-    element.style.setProperty("--badge-ink", "rgb(" + ink.join(" ") + ")");
-  }
-
-  /** Timeline bars: data-bar-fraction (0–1) becomes the bar's inline size. */
-  function applyBarFraction(element) {
-    const fraction = parseFloat(element.getAttribute("data-bar-fraction"));
-    if (!Number.isFinite(fraction)) return;
-    const clamped = Math.min(1, Math.max(0, fraction));
-    element.style.setProperty("inline-size", (clamped * 100).toFixed(2) + "%");
-  }
-
-  function initDataStyles(root) {
-    within(root, "[data-colour]").forEach(applyColour);
-    within(root, "[data-bar-fraction]").forEach(applyBarFraction);
-  }
-
-  /* 7. Disclosure widgets -------------------------------------------------- */
+  /* 6. Disclosure widgets -------------------------------------------------- */
 
   // <details data-dropdown> menus: close on Escape, on a click outside, and
   // when another one opens. Without JS they still open and close on click.
@@ -472,13 +414,7 @@
     }
   }
 
-  /* 8. Popovers ------------------------------------------------------------- */
-
-  // The .popover panels (styled in app.css, hidden with the `hidden`
-  // attribute) get their controller here: register it with onLoad() below so
-  // it also binds inside htmx-swapped content.
-
-  /* 8b. Navigation page (sessions/run.html) ---------------------------------- */
+  /* 7. Navigation page (sessions/run.html) ----------------------------------- */
 
   // Answering swaps the whole #step region, so the button that had focus is
   // gone. Move focus to the new step's heading (tabindex="-1") so keyboard and
@@ -490,9 +426,9 @@
     if (title) title.focus();
   });
 
-  /* 9. Boot ----------------------------------------------------------------- */
+  /* 8. Boot ----------------------------------------------------------------- */
 
-  const initialisers = [initToasts, initTimes, initGreeting, initDataStyles];
+  const initialisers = [initToasts, initTimes, initGreeting];
 
   function initialise(root) {
     initialisers.forEach(function (init) {

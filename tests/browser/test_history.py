@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from conftest import assert_accessible, screenshot
 from sessions import services
-from sessions.models import OutcomeChange, Session
+from sessions.models import Outcome, OutcomeChange, Session
 from sessions.tests.factories import build_version, outcome
 
 pytestmark = pytest.mark.browser
@@ -192,6 +192,35 @@ def test_it_shows_the_current_step_of_active_sessions(engineer_page, history):
 
     expect(card(page, "T-1042")).to_contain_text("Reset the VPN credentials")
     expect(card(page, "T-1040")).to_contain_text("Is the printer powered on and online?")
+
+
+def test_it_colours_an_admin_outcome_legibly_without_javascript(new_page, alice, history, clock):
+    Outcome.objects.create(code="on_hold", label="On hold", kind="neutral", colour="#fde047")
+    finish(clock, history["active"], "on_hold", 1)
+    page = new_page(alice, javascript=False)
+    page.goto(HISTORY)
+
+    badge = card(page, "T-1042").locator(".badge-outcome")
+    expect(badge).to_have_text("On hold")
+    colour = badge.evaluate("el => getComputedStyle(el).getPropertyValue('--badge-colour')")
+    assert colour.strip() == "#fde047"
+    # A pale admin colour still gets text with at least 4.5:1 contrast.
+    ratio = badge.evaluate(
+        """el => {
+          // Chrome reports color-mix() results as color(srgb r g b) with 0–1 channels.
+          const parse = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number)
+            .map(v => (c.startsWith("color(") ? v * 255 : v));
+          const lum = rgb => {
+            const l = rgb.map(v => { v /= 255;
+              return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+            return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+          };
+          const s = getComputedStyle(el);
+          const a = lum(parse(s.color)), b = lum(parse(s.backgroundColor));
+          return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        }"""
+    )
+    assert ratio >= 4.5
 
 
 # --- the close popover ----------------------------------------------------------

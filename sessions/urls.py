@@ -1,13 +1,17 @@
 from django.urls import path
 
-from sessions.views import exports, history, navigation
+from sessions.views import exports, history, navigation, styles
 
 app_name = "sessions"
 
 urlpatterns = [
-    # history.py: the history page and closing (popover and completion dialog)
+    # history.py: the history page, closing from its popover, completing from the dialog
     path("", history.history, name="history"),
+    path("<uuid:session_id>/close/form", history.close_form, name="close-form"),
+    path("<uuid:session_id>/close", history.close, name="close"),
     path("<uuid:session_id>/complete", history.complete, name="complete"),
+    # styles.py: the outcome badges' colours
+    path("outcomes.css", styles.outcome_styles, name="outcome-styles"),
     # navigation.py: starting, stepping, the detail page
     path("prepare/", navigation.prepare, name="prepare"),
     path("start/<slug:slug>/", navigation.start, name="start"),

@@ -159,8 +159,10 @@ class World:
             return {"decision": self.open_step().pk, "notes": "Client installed, v5.2."}
         if name == "sessions:scratchpad":
             return {"scratchpad": "User on hotel wifi."}
+        if name == "sessions:close":
+            return {"outcome": "resolved", "outcome_notes": "Fixed.", "next": "/sessions/"}
         if name == "sessions:complete":
-            return {"outcome": "resolved", "outcome_notes": "Fixed.", "source": "history"}
+            return {"outcome": "resolved", "outcome_notes": "Fixed."}
         if name == "sessions:start":
             return {"session_id": str(uuid.uuid4()), "ticket_ref": "T-3001", "client": "Acme"}
         if name == "sessions:prepare":

@@ -56,8 +56,14 @@ trees:detail             GET     login      200    200  200      200
 trees:detail             POST    login      405    405  405      405
 sessions:history         GET     login      200    200  200      200
 sessions:history         POST    login      405    405  405      405
+sessions:close-form      GET     login      200    404  200      200
+sessions:close-form      POST    login      405    405  405      405
+sessions:close           GET     login      405    405  405      405
+sessions:close           POST    login      303    404  303      303
 sessions:complete        GET     login      405    405  405      405
 sessions:complete        POST    login      303    404  303      303
+sessions:outcome-styles  GET     login      200    200  200      200
+sessions:outcome-styles  POST    login      405    405  405      405
 sessions:prepare         GET     login      403    403  200      200
 sessions:prepare         POST    login      403    403  303      303
 sessions:start           GET     login      405    405  405      405
@@ -168,6 +174,8 @@ def test_it_hides_another_engineers_session_entirely():
         "sessions:detail",
         "sessions:run",
         "sessions:export",
+        "sessions:close-form",
+        "sessions:close",
         "sessions:complete",
         "sessions:scratchpad",
         "sessions:answer",

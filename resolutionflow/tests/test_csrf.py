@@ -63,6 +63,7 @@ def test_it_finds_the_state_changing_urls():
         "sessions:back",
         "sessions:notes",
         "sessions:scratchpad",
+        "sessions:close",
         "sessions:complete",
         "sessions:begin",
     } <= names

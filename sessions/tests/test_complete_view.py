@@ -1,9 +1,11 @@
-"""`POST /sessions/<uuid>/complete` from the history popover and the navigation dialog."""
+"""Closing from the history popover (`sessions:close`, its form `sessions:close-form`)
+and completing from the navigation dialog (`sessions:complete`): one attempt, two views."""
 
 from __future__ import annotations
 
 import json
 import re
+from urllib.parse import quote
 
 import pytest
 from django.contrib.messages import get_messages
@@ -31,7 +33,15 @@ def session(alice, version, clock) -> Session:
 
 
 def url(session: Session) -> str:
+    return reverse("sessions:close", args=[session.pk])
+
+
+def complete_url(session: Session) -> str:
     return reverse("sessions:complete", args=[session.pk])
+
+
+def form_url(session: Session, next_url: str = f"{HISTORY}?status=active") -> str:
+    return reverse("sessions:close-form", args=[session.pk]) + f"?next={quote(next_url)}"
 
 
 def htmx(session: Session) -> dict:
@@ -39,7 +49,7 @@ def htmx(session: Session) -> dict:
 
 
 def from_history(**fields) -> dict:
-    return {"source": "history", "next": f"{HISTORY}?status=active", **fields}
+    return {"next": f"{HISTORY}?status=active", **fields}
 
 
 def toast(response) -> dict:
@@ -168,12 +178,14 @@ def test_it_shows_the_popover_again_with_the_error_to_htmx(alice_client, session
 
     assert response.status_code == 422
     assert "<html" not in response.text
-    assert f'id="session-{session.pk}"' in response.text
-    popover = re.search(r'<div class="popover close-popover"[^>]*>', response.text).group(0)
-    assert "hidden" not in popover
+    # Only the form is replaced, inside the popover that is still open.
+    assert response.headers["HX-Retarget"] == f"#close-popover-{session.pk}-body"
+    assert response.headers["HX-Reswap"] == "innerHTML"
+    assert response.text.strip().startswith('<form class="form" method="post"')
     assert error in response.text
     assert 'aria-invalid="true"' in response.text
     assert "autofocus" in response.text
+    assert "HX-Trigger" not in response.headers
     assert_unchanged(session)
 
 
@@ -292,7 +304,7 @@ def test_it_refuses_to_close_a_session_not_started(alice_client, alice, version,
 
 def test_it_goes_on_to_the_detail_page_from_navigation(alice_client, session):
     response = alice_client.post(
-        url(session),
+        complete_url(session),
         {"outcome": "resolved", "outcome_notes": "Reset creds", "next_steps": "Monitor for a day"},
     )
 
@@ -307,7 +319,7 @@ def test_it_goes_on_to_the_detail_page_from_navigation(alice_client, session):
 
 def test_it_redirects_htmx_from_navigation_on_the_client(alice_client, session):
     response = alice_client.post(
-        url(session), {"outcome": "resolved", "source": "navigation"}, HTTP_HX_REQUEST="true"
+        complete_url(session), {"outcome": "resolved"}, HTTP_HX_REQUEST="true"
     )
 
     assert response.status_code == 200
@@ -316,8 +328,8 @@ def test_it_redirects_htmx_from_navigation_on_the_client(alice_client, session):
 
 def test_it_explains_a_refusal_to_the_navigation_dialog(alice_client, session):
     response = alice_client.post(
-        url(session),
-        {"outcome": "resolved", "next_steps": "x" * 5001, "source": "navigation"},
+        complete_url(session),
+        {"outcome": "resolved", "next_steps": "x" * 5001},
         HTTP_HX_REQUEST="true",
     )
 
@@ -330,9 +342,80 @@ def test_it_explains_a_refusal_to_the_navigation_dialog(alice_client, session):
 def test_it_shows_a_page_for_a_plain_refusal_from_navigation(alice_client, charlie, session):
     services.session_complete(session=session, outcome=outcome("escalated"), by=charlie)
 
-    response = alice_client.post(url(session), {"outcome": "resolved"})
+    response = alice_client.post(complete_url(session), {"outcome": "resolved"})
 
     assert response.status_code == 409
     assert "<html" in response.text
     assert "Already closed by charlie as Escalated." in response.text
     assert reverse("sessions:detail", args=[session.pk]) in response.text
+
+
+def test_it_completes_from_navigation_whatever_source_is_posted(alice_client, session):
+    # The URL says where the close came from: a `source` field is ignored.
+    response = alice_client.post(
+        complete_url(session), {"outcome": "resolved", "source": "history"}
+    )
+
+    assert response.headers["Location"] == reverse("sessions:detail", args=[session.pk])
+    session.refresh_from_db()
+    assert session.closed_from == ClosedFrom.NAVIGATION
+
+
+def test_it_refuses_get_on_complete(alice_client, session):
+    assert alice_client.get(complete_url(session)).status_code == 405
+    assert_unchanged(session)
+
+
+def test_it_hides_another_engineers_session_from_the_dialog(bob_client, session):
+    assert bob_client.post(complete_url(session), {"outcome": "resolved"}).status_code == 404
+    assert_unchanged(session)
+
+
+# --- the popover's form -----------------------------------------------------------
+
+
+def test_it_gives_the_popover_a_fresh_form_for_its_session(alice_client, session):
+    response = alice_client.get(form_url(session), HTTP_HX_REQUEST="true")
+
+    html = response.text
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert html.count("<form") == 1
+    assert f'action="{url(session)}"' in html and f'hx-post="{url(session)}"' in html
+    assert f'hx-target="#session-{session.pk}"' in html
+    assert "csrfmiddlewaretoken" in html
+    assert f'name="next" value="{HISTORY}?status=active"' in html
+    assert "autofocus" in html
+    # Confirm waits for an outcome (app.js enables it); Cancel hides the popover.
+    assert re.search(r"<button type=\"submit\"[^>]* disabled data-close-confirm>", html)
+    assert f'popovertarget="close-popover-{session.pk}" popovertargetaction="hide"' in html
+    assert "aria-invalid" not in html and 'role="alert"' not in html
+
+
+def test_it_keeps_the_popover_form_on_this_site(alice_client, session):
+    html = alice_client.get(form_url(session, "https://evil.example/"), HTTP_HX_REQUEST="true").text
+
+    assert f'name="next" value="{HISTORY}"' in html
+
+
+def test_it_hides_another_engineers_popover_form(bob_client, session):
+    assert bob_client.get(form_url(session), HTTP_HX_REQUEST="true").status_code == 404
+
+
+def test_it_gives_a_manager_the_popover_form(charlie_client, session):
+    assert charlie_client.get(form_url(session), HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_it_refuses_to_post_to_the_popover_form(alice_client, session):
+    assert alice_client.post(form_url(session), from_history(outcome="resolved")).status_code == 405
+    assert_unchanged(session)
+
+
+def test_it_keeps_confirm_enabled_when_the_refused_outcome_is_still_valid(alice_client, session):
+    response = alice_client.post(
+        url(session), from_history(outcome="resolved", outcome_notes="n" * 5001), **htmx(session)
+    )
+
+    assert re.search(
+        r'<button type="submit" class="btn btn-primary btn-sm" data-close-confirm>', response.text
+    )

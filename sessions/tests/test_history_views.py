@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
@@ -68,14 +68,11 @@ def card_html(response, session: Session) -> str:
     return html[begin : html.index("</article>", begin)]
 
 
-PLACEHOLDER = uuid.UUID(int=0)
-
-
-def popover_template(response) -> str:
-    """The page's one copy of the close popover, for the placeholder session."""
-    html = response.text
-    begin = html.index(f'<template id="close-popover-template" data-session="{PLACEHOLDER}">')
-    return html[begin : html.index("</template>", begin)]
+def popover_form(client, session: Session) -> str:
+    """The form a card's close popover loads when it opens."""
+    return client.get(
+        reverse("sessions:close-form", args=[session.pk]), {"next": URL}, HTTP_HX_REQUEST="true"
+    ).text
 
 
 # --- listing --------------------------------------------------------------------
@@ -167,7 +164,7 @@ def test_it_shows_a_completed_card_with_its_outcome_badge_and_duration(
 
     html = card_html(alice_client.get(URL), session)
 
-    assert '<span class="badge badge-outcome" data-outcome="escalated" data-colour="' in html
+    assert '<span class="badge badge-outcome" data-outcome="escalated">' in html
     assert "Escalated</span>" in html
     assert "1h 04m" in html
     assert "Current step" not in html
@@ -207,27 +204,25 @@ def test_it_offers_close_only_to_those_who_may_close(alice_client, alice, vpn, c
     html = card_html(response, session)
     assert f'aria-controls="close-popover-{session.pk}" aria-expanded="false"' in html
     assert f'href="{URL}?close={session.pk}"' in html
-    # The card carries no form: app.js copies the page's one popover for it.
+    # With JavaScript: a native popover, empty until it opens and loads its form.
+    button = f'close-button" popovertarget="close-popover-{session.pk}"'
+    assert button in html
+    opening = f'<div class="popover close-popover" id="close-popover-{session.pk}" popover role='
+    assert opening in html
+    form_url = reverse("sessions:close-form", args=[session.pk])
+    assert f'hx-get="{form_url}?next=/sessions/"' in html
     assert "<form" not in html
-    popover = popover_template(response)
-    assert popover.count("<form") == 1
-    assert f'action="{reverse("sessions:complete", args=[PLACEHOLDER])}"' in popover
-    assert f'hx-target="#session-{PLACEHOLDER}"' in popover
-    assert "csrfmiddlewaretoken" in popover
-    assert re.search(r'<div class="popover close-popover"[^>]* hidden data-close-popover>', popover)
+    assert "csrfmiddlewaretoken" not in html
 
 
-def test_it_leaves_the_popover_out_of_a_page_with_nothing_to_close(
-    alice_client, alice, bob_client, vpn, clock
-):
+def test_it_offers_no_close_where_one_may_not_close(alice_client, alice, bob_client, vpn, clock):
     close(start(alice, vpn), "resolved")
     active = start(alice, vpn)
 
     # Completed only (filtered), and someone else's page without Alice's sessions.
-    assert "close-popover-template" not in alice_client.get(URL, {"status": "completed"}).text
-    assert "close-popover-template" not in bob_client.get(URL).text
-    assert "close-popover-template" in alice_client.get(URL).text
-    assert str(active.pk) in alice_client.get(URL).text
+    assert "popovertarget" not in alice_client.get(URL, {"status": "completed"}).text
+    assert "popovertarget" not in bob_client.get(URL).text
+    assert f'popovertarget="close-popover-{active.pk}"' in alice_client.get(URL).text
 
 
 def test_it_says_what_to_do_when_there_are_no_sessions(alice_client, vpn):
@@ -259,6 +254,8 @@ def test_it_renders_the_close_popover_open_for_close_in_the_query(alice_client, 
     html = card_html(response, session)
     popover = html[html.index('id="close-popover-') :]
     assert popover.split(">", 1)[0].count("hidden") == 0
+    # Shown in place by the server, not a native popover waiting for JavaScript.
+    assert " popover " not in popover.split(">", 1)[0]
     assert "autofocus" in html
     assert 'aria-expanded="true"' in html
     # Confirm is enabled without JavaScript (the select is `required` instead).
@@ -278,12 +275,12 @@ def test_it_renders_the_close_popover_open_for_close_in_the_query(alice_client, 
 def test_it_lists_the_active_outcomes_in_admin_order_in_the_popover(
     alice_client, alice, vpn, clock
 ):
-    start(alice, vpn)  # an active session: the page carries the popover
+    session = start(alice, vpn)
     retired = outcome("workaround")
     retired.is_active = False
     retired.save()
 
-    html = popover_template(alice_client.get(URL))
+    html = popover_form(alice_client, session)
 
     options = re.findall(r'<option value="([a-z_]*)"', html)
     assert options == [
@@ -461,7 +458,8 @@ def test_it_paginates_by_25_and_keeps_the_filters(alice_client, alice, vpn, cloc
     # The Close links and popovers of page 2 come back to page 2.
     close_link = f"{URL}?q=acme&amp;status=active&amp;page=2&amp;close={made[1].pk}"
     assert f'href="{close_link}"' in second.text
-    assert f'name="next" value="{URL}?q=acme&amp;status=active&amp;page=2"' in second.text
+    # The popover loads its form for page 2, whose `next` is page 2.
+    assert f'?next={quote(f"{URL}?q=acme&status=active&page=2", safe="/")}"' in second.text
 
 
 def test_it_shows_the_last_page_for_a_page_past_the_end(alice_client, alice, vpn, clock):

@@ -621,7 +621,7 @@ def test_it_shows_every_step_with_durations_on_the_detail_page(alice_client, ali
         "undone",
         "5.2 installed",
         'data-outcome="resolved"',
-        'data-bar-fraction="0.0369"',
+        'max="1" value="0.0369"',
         "Outcome history",
         "from navigation",
     ):

@@ -1,9 +1,10 @@
 """The history page and closing a session (SPEC §4: history, close popover).
 
 `history` lists sessions as cards, filtered by the query string; htmx swaps
-only the results region. `complete` closes an active session, from the
-history popover (the card is swapped in place) or from the navigation page's
-completion dialog (the browser goes on to the detail page).
+only the results region. Closing an active session is two views over one
+attempt: `close` from the history popover (the card is swapped in place) and
+`complete` from the navigation page's completion dialog (the browser goes on
+to the detail page); `close_form` is the form a popover loads when it opens.
 
 Query budget: the history page makes a constant number of queries whatever
 the number of sessions (asserted in the tests). The page of cards arrives in
@@ -17,7 +18,7 @@ query per list.
 from __future__ import annotations
 
 import uuid
-from types import SimpleNamespace
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.contrib import messages
@@ -30,7 +31,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from resolutionflow.http import HtmxHttpRequest
 from resolutionflow.users import display_name
@@ -45,10 +46,6 @@ PER_PAGE = 25
 # Beyond any real history; keeps a silly ?page= from overflowing the OFFSET.
 MAX_PAGE = 100_000
 RESULTS_ID = "history-results"
-# The session the page's one copy of the close popover is rendered for
-# (history.html, <template id="close-popover-template">); app.js puts a card's id
-# in place of this one.
-_CLOSE_TEMPLATE = SimpleNamespace(pk=uuid.UUID(int=0))
 
 VIEW_ALL = "flow_sessions.view_all_sessions"
 CLOSE_ANY = "flow_sessions.close_any_session"
@@ -183,9 +180,6 @@ def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dic
         "history_url": _history_url(page_params),
         "show_engineer": is_manager,
         "can_close_any": can_close_any,
-        "close_template": _CLOSE_TEMPLATE
-        if any(s.is_active and (can_close_any or s.engineer_id == user.pk) for s in page)
-        else None,
         "active_outcomes": [o for o in options["outcomes"] if o.is_active],
         "close_id": close_id,
         "close_on_page": any(s.pk == close_id for s in page.object_list),
@@ -207,6 +201,12 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
 
 
 # --- closing ----------------------------------------------------------------------
+#
+# Two views share one attempt (`_attempt`: the checks, the service call, the
+# refusal): `close` for the history popover (the card is swapped in place, or
+# the history page is shown again) and `complete` for the navigation page's
+# completion dialog (on to the detail page). `close_form` is what a popover
+# loads when it opens.
 
 
 class CloseForm(CompleteForm):
@@ -220,6 +220,55 @@ class CloseForm(CompleteForm):
                 "invalid_choice": "That outcome is unknown or no longer in use: choose another.",
             }
         )
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What came of posting the completion form: the session, and why not when refused."""
+
+    session: Session
+    form: CloseForm
+    # 200 completed; 409 not active (closed elsewhere, or never started);
+    # 422 bad input, nothing changed.
+    status: int = 200
+    # 409: who closed it, or that it never started; 422: the service's reason, if any.
+    message: str = ""
+
+    @property
+    def problems(self) -> list[str]:
+        """Every reason, in words: the message, then (422) each field's errors."""
+        problems = [self.message] if self.message else []
+        if self.status == 422:
+            problems += [error for errors in self.form.errors.values() for error in errors]
+        return problems
+
+
+def _attempt(request: HtmxHttpRequest, session_id: uuid.UUID, *, source: str) -> _Attempt:
+    """Complete the session with the posted outcome, or say why not (nothing changed then)."""
+    session = get_session_for_user(request, session_id, for_closing=True)
+    form = CloseForm(request.POST)
+    # Checked again under the row lock by the service; this only spares an
+    # already-closed session a confusing "choose an outcome" error.
+    if session.is_active:
+        if not form.is_valid():
+            return _Attempt(session, form, 422)
+        try:
+            completed = session_complete(
+                session=session,
+                outcome=form.cleaned_data["outcome"],
+                by=request.user,
+                source=source,
+                outcome_notes=form.cleaned_data["outcome_notes"],
+                next_steps=form.cleaned_data["next_steps"],
+            )
+        except InvalidInput as error:
+            return _Attempt(session, form, 422, error.message)
+        except SessionConflict:
+            pass
+        else:
+            return _Attempt(completed, form)
+    current = Session.objects.select_related("tree", "outcome", "closed_by").get(pk=session_id)
+    return _Attempt(current, form, 409, _refusal(current, request.user))
 
 
 def _safe_next(request: HtmxHttpRequest, value: str | None) -> str:
@@ -256,12 +305,44 @@ def _refusal(session: Session, user) -> str:
     return "This session has not been started yet."
 
 
+def _popover_form(
+    request: HtmxHttpRequest,
+    session: Session,
+    next_url: str,
+    *,
+    status: int = 200,
+    form: CloseForm | None = None,
+    error: str = "",
+) -> HttpResponse:
+    """The close popover's form for one card (htmx only: it fills an open popover).
+
+    Confirm starts disabled until an outcome is chosen (app.js enables it); the
+    page rendered without JavaScript never gets here.
+    """
+    outcomes = list(Outcome.objects.active())
+    chosen = form.data.get("outcome") if form is not None else None
+    page_params = _query_of(next_url).copy()
+    page_params.pop("close", None)
+    context = {
+        "s": session,
+        "active_outcomes": outcomes,
+        "history_url": next_url,
+        "page_params": page_params,
+        "close_form": form,
+        "close_error": error,
+        "confirm_disabled": not any(o.code == chosen for o in outcomes),
+    }
+    return render(request, "sessions/_close_popover.html#form", context, status=status)
+
+
 def _card(
-    request: HtmxHttpRequest, session_id: uuid.UUID, next_url: str, *, status: int = 200, **close
+    request: HtmxHttpRequest, session_id: uuid.UUID, next_url: str, *, status: int = 200
 ) -> HttpResponse:
     """One session's card, fresh from the database, as the history page at `next_url` shows it.
 
-    The caller has already checked that this person may close the session.
+    The caller has already checked that this person may close the session. The
+    card takes the focus (`autofocus`, which htmx honours): the button that had
+    it went with the old card.
     """
     user = request.user
     session = _with_card_data(Session.objects.filter(pk=session_id)).get()
@@ -271,12 +352,9 @@ def _card(
         "s": session,
         "show_engineer": user.has_perm(VIEW_ALL),
         "can_close_any": user.has_perm(CLOSE_ANY),
-        "active_outcomes": list(Outcome.objects.active()),
         "page_params": page_params,
         "history_url": next_url,
-        "close_id": close.get("close_id"),
-        "close_form": close.get("close_form"),
-        "close_error": close.get("close_error", ""),
+        "focus_card": True,
     }
     return render(request, "sessions/_session_card.html", context, status=status)
 
@@ -285,115 +363,96 @@ def _see_other(url: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(url, status=303)
 
 
+@require_GET
+@login_required
+def close_form(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """`GET /sessions/<uuid>/close/form?next=…`: the form a card's close popover loads on opening.
+
+    Loaded afresh each time the popover opens or closes, so it always starts empty.
+    """
+    session = get_session_for_user(request, session_id, for_closing=True)
+    return _popover_form(request, session, _safe_next(request, request.GET.get("next")))
+
+
+@require_POST
+@login_required
+def close(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """`POST /sessions/<uuid>/close`: close an active session from the history popover.
+
+    htmx gets the card's completed version and a toast; a plain post goes back
+    to the same filtered history page (`next`). Refusals change nothing: 422
+    shows the form again with the error (htmx: inside the open popover), 409
+    shows the card as it now is.
+    """
+    attempt = _attempt(request, session_id, source=ClosedFrom.HISTORY)
+    next_url = _safe_next(request, request.POST.get("next"))
+    if attempt.status == 422:
+        return _close_invalid(request, attempt, next_url)
+    if attempt.status == 409:
+        return _close_refused(request, attempt, next_url)
+    label = attempt.session.outcome.label
+    if request.htmx:
+        response = _card(request, session_id, next_url)
+        toast = {"message": f"Session closed as {label}", "level": "success"}
+        return trigger_client_event(response, "toast", toast)
+    messages.success(request, f"Session closed as {label}.")
+    return _see_other(next_url)
+
+
+def _close_invalid(request: HtmxHttpRequest, attempt: _Attempt, next_url: str) -> HttpResponse:
+    """422 from the popover: the form again, with what is wrong."""
+    form = attempt.form
+    # The popover shows Outcome and Notes errors beside their fields; any
+    # other field (next_steps, sent by hand) is explained above them.
+    others = [
+        error
+        for name, errors in form.errors.items()
+        if name not in ("outcome", "outcome_notes")
+        for error in errors
+    ]
+    error = " ".join([attempt.message, *others]).strip()
+    session = attempt.session
+    if request.htmx:
+        response = _popover_form(request, session, next_url, status=422, form=form, error=error)
+        # The popover stays open: only its form is replaced, not the card.
+        response = retarget(response, f"#close-popover-{session.pk}-body")
+        return reswap(response, "innerHTML")
+    close = {"close_id": session.pk, "close_form": form, "close_error": error}
+    context = _history_context(request, _query_of(next_url), **close)
+    return render(request, "sessions/history.html", context, status=422)
+
+
+def _close_refused(request: HtmxHttpRequest, attempt: _Attempt, next_url: str) -> HttpResponse:
+    """409 from the popover: the card as it now is, and why."""
+    session = attempt.session
+    if request.htmx:
+        response = _card(request, session.pk, next_url, status=409)
+        level = "warning" if session.is_completed else "error"
+        return trigger_client_event(response, "toast", {"message": attempt.message, "level": level})
+    level_code = messages.WARNING if session.is_completed else messages.ERROR
+    messages.add_message(request, level_code, attempt.message)
+    context = _history_context(request, _query_of(next_url))
+    return render(request, "sessions/history.html", context, status=409)
+
+
 @require_POST
 @login_required
 def complete(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
-    """`POST /sessions/<uuid>/complete`: close an active session with an outcome.
+    """`POST /sessions/<uuid>/complete`: complete from the navigation page's dialog.
 
-    From the history popover (`source=history`): htmx gets the card's completed
-    version and a toast; a plain post goes back to the same filtered history
-    page. From the navigation dialog (`source=navigation`, the default): on to
-    the detail page. Refusals change nothing: 422 for bad input (the form is
-    shown again with the error), 409 when the session is not active.
+    On to the detail page. A refusal (422 bad input, 409 not active) changes
+    nothing and says why: htmx gets the message for the dialog, a plain post a
+    page with the way back.
     """
-    session = get_session_for_user(request, session_id, for_closing=True)
-    from_history = request.POST.get("source") == ClosedFrom.HISTORY
-    next_url = _safe_next(request, request.POST.get("next"))
-    form = CloseForm(request.POST)
-
-    # Checked again under the row lock by the service; this only spares an
-    # already-closed session a confusing "choose an outcome" error.
-    if not session.is_active:
-        return _refused(request, session_id, from_history=from_history, next_url=next_url)
-    if not form.is_valid():
-        return _invalid(request, session, form, from_history=from_history, next_url=next_url)
-    try:
-        session = session_complete(
-            session=session,
-            outcome=form.cleaned_data["outcome"],
-            by=request.user,
-            source=ClosedFrom.HISTORY if from_history else ClosedFrom.NAVIGATION,
-            outcome_notes=form.cleaned_data["outcome_notes"],
-            next_steps=form.cleaned_data["next_steps"],
-        )
-    except SessionConflict:
-        return _refused(request, session_id, from_history=from_history, next_url=next_url)
-    except InvalidInput as error:
-        return _invalid(
-            request, session, form, error.message, from_history=from_history, next_url=next_url
-        )
-
-    label = session.outcome.label
-    if from_history:
+    attempt = _attempt(request, session_id, source=ClosedFrom.NAVIGATION)
+    if attempt.status != 200:
+        template = "sessions/complete_error.html"
         if request.htmx:
-            response = _card(request, session.pk, next_url)
-            toast = {"message": f"Session closed as {label}", "level": "success"}
-            return trigger_client_event(response, "toast", toast)
-        messages.success(request, f"Session closed as {label}.")
-        return _see_other(next_url)
-    messages.success(request, f"Session completed as {label}.")
-    detail = reverse("sessions:detail", args=[session.pk])
+            template += "#problems"
+        context = {"session": attempt.session, "problems": attempt.problems}
+        return render(request, template, context, status=attempt.status)
+    messages.success(request, f"Session completed as {attempt.session.outcome.label}.")
+    detail = reverse("sessions:detail", args=[session_id])
     if request.htmx:
         return HttpResponseClientRedirect(detail)
     return _see_other(detail)
-
-
-def _invalid(
-    request: HtmxHttpRequest,
-    session: Session,
-    form: CloseForm,
-    message: str = "",
-    *,
-    from_history: bool,
-    next_url: str,
-) -> HttpResponse:
-    """422: the form again, with what is wrong; nothing was changed."""
-    status = 422
-    if from_history:
-        # The popover shows Outcome and Notes errors beside their fields; any
-        # other field (next_steps, sent by hand) is explained above them.
-        others = [
-            error
-            for name, errors in form.errors.items()
-            if name not in ("outcome", "outcome_notes")
-            for error in errors
-        ]
-        close_error = " ".join([message, *others]).strip()
-        close = {"close_id": session.pk, "close_form": form, "close_error": close_error}
-        if request.htmx:
-            return _card(request, session.pk, next_url, status=status, **close)
-        context = _history_context(request, _query_of(next_url), **close)
-        return render(request, "sessions/history.html", context, status=status)
-    problems = [message] if message else []
-    problems += [error for errors in form.errors.values() for error in errors]
-    return _error_page(request, session, problems, status=status)
-
-
-def _refused(
-    request: HtmxHttpRequest, session_id: uuid.UUID, *, from_history: bool, next_url: str
-) -> HttpResponse:
-    """409: the session is not active (closed elsewhere, or never started)."""
-    session = Session.objects.select_related("tree", "outcome", "closed_by").get(pk=session_id)
-    message = _refusal(session, request.user)
-    status = 409
-    level = "warning" if session.is_completed else "error"
-    if from_history and request.htmx:
-        response = _card(request, session_id, next_url, status=status)
-        return trigger_client_event(response, "toast", {"message": message, "level": level})
-    if from_history:
-        level_code = messages.WARNING if session.is_completed else messages.ERROR
-        messages.add_message(request, level_code, message)
-        context = _history_context(request, _query_of(next_url))
-        return render(request, "sessions/history.html", context, status=status)
-    return _error_page(request, session, [message], status=status)
-
-
-def _error_page(
-    request: HtmxHttpRequest, session: Session, problems: list[str], *, status: int
-) -> HttpResponse:
-    """For the navigation dialog: what went wrong and the way back (htmx: the message only)."""
-    template = "sessions/complete_error.html"
-    if request.htmx:
-        template += "#problems"
-    context = {"session": session, "problems": problems}
-    return render(request, template, context, status=status)

@@ -8,10 +8,12 @@
  *   3. Toasts (Django messages + htmx "toast" events)
  *   4. Copy to clipboard ([data-copy-target], [data-copy-text])
  *   5. Times: relative (<time data-relative>) and live elapsed ([data-elapsed-since])
- *   6. Data-driven styling: outcome badge colours ([data-colour]), timeline bars ([data-bar-fraction])
- *   7. Disclosure widgets: dropdown <details>, <dialog> openers
- *   8. Popovers (add the close-session popover controller here)
- *   9. Boot: initialisers run on page load and after every htmx swap
+ *   6. Disclosure widgets: dropdown <details>, <dialog> openers
+ *   7. Navigation page: focus after a step swap
+ *   8. Boot: initialisers run on page load and after every htmx swap
+ *
+ * Colours and sizes come from the server (the outcomes' stylesheet, <progress>
+ * timeline bars), popovers are native: nothing here writes styles.
  *
  * Other scripts can use window.ResolutionFlow.toast(message, level) and
  * window.ResolutionFlow.onLoad(fn) (fn(root) runs now and after each swap).
@@ -347,67 +349,7 @@
     });
   }
 
-  /* 6. Data-driven styling -------------------------------------------------- */
-
-  const HEX_COLOUR = /^#[0-9a-f]{6}$/i;
-
-  function hexToRgb(hex) {
-    const value = parseInt(hex.slice(1), 16);
-    return [(value >> 16) & 255, (value >> 8) & 255, value & 255];
-  }
-
-  function mixRgb(a, b, weightOfA) {
-    return a.map(function (channel, i) {
-      return Math.round(channel * weightOfA + b[i] * (1 - weightOfA));
-    });
-  }
-
-  function luminance(rgb) {
-    const linear = rgb.map(function (channel) {
-      const c = channel / 255;
-      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
-    });
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
-  }
-
-  function contrast(a, b) {
-    const la = luminance(a);
-    const lb = luminance(b);
-    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
-  }
-
-  /**
-   * Outcome colours come from the database: copy data-colour into
-   * --badge-colour, and darken the text colour (--badge-ink) until it reaches
-   * 4.5:1 against the badge's 12% tint, so any admin-chosen colour stays legible.
-   */
-  function applyColour(element) {
-    const colour = (element.getAttribute("data-colour") || "").trim();
-    if (!HEX_COLOUR.test(colour)) return;
-    const rgb = hexToRgb(colour);
-    const tint = mixRgb(rgb, [255, 255, 255], 0.12);
-    let ink = rgb;
-    for (let black = 0.1; contrast(ink, tint) < 4.5 && black <= 1; black += 0.1) {
-      ink = mixRgb([0, 0, 0], rgb, black);
-    }
-    element.style.setProperty("--badge-colour", colour);
-    element.style.setProperty("--badge-ink", "rgb(" + ink.join(" ") + ")");
-  }
-
-  /** Timeline bars: data-bar-fraction (0–1) becomes the bar's inline size. */
-  function applyBarFraction(element) {
-    const fraction = parseFloat(element.getAttribute("data-bar-fraction"));
-    if (!Number.isFinite(fraction)) return;
-    const clamped = Math.min(1, Math.max(0, fraction));
-    element.style.setProperty("inline-size", (clamped * 100).toFixed(2) + "%");
-  }
-
-  function initDataStyles(root) {
-    within(root, "[data-colour]").forEach(applyColour);
-    within(root, "[data-bar-fraction]").forEach(applyBarFraction);
-  }
-
-  /* 7. Disclosure widgets -------------------------------------------------- */
+  /* 6. Disclosure widgets -------------------------------------------------- */
 
   // <details data-dropdown> menus: close on Escape, on a click outside, and
   // when another one opens. Without JS they still open and close on click.
@@ -472,13 +414,7 @@
     }
   }
 
-  /* 8. Popovers ------------------------------------------------------------- */
-
-  // The .popover panels (styled in app.css, hidden with the `hidden`
-  // attribute) get their controller here: register it with onLoad() below so
-  // it also binds inside htmx-swapped content.
-
-  /* 8b. Navigation page (sessions/run.html) ---------------------------------- */
+  /* 7. Navigation page (sessions/run.html) ----------------------------------- */
 
   // Answering swaps the whole #step region, so the button that had focus is
   // gone. Move focus to the new step's heading (tabindex="-1") so keyboard and
@@ -490,9 +426,9 @@
     if (title) title.focus();
   });
 
-  /* 9. Boot ----------------------------------------------------------------- */
+  /* 8. Boot ----------------------------------------------------------------- */
 
-  const initialisers = [initToasts, initTimes, initGreeting, initDataStyles];
+  const initialisers = [initToasts, initTimes, initGreeting];
 
   function initialise(root) {
     initialisers.forEach(function (init) {
@@ -635,155 +571,30 @@
  * Markup: templates/sessions/_close_popover.html and history.html.
  * Kept apart from the sections above; uses only window.ResolutionFlow.
  *
- * - [data-close-toggle] (a link to ?close=<uuid> without JS) opens the popover
- *   named by its aria-controls, below it; one popover is open at a time. The
- *   page renders the popover once, in <template id="close-popover-template">
- *   for a placeholder session (data-session); the first Close of a card
- *   places a copy made for that card's session after it.
- * - Cancel, Escape and a click outside close it without changes; focus
- *   returns to Close. On open, focus moves to the Outcome select.
- * - Confirm stays disabled until an outcome is chosen (only with JS: without
- *   it the select's `required` and the server check the choice).
- * - After htmx swaps a card (closed, or refused with 409/422), focus lands on
- *   the new card, or on the field in error (htmx honours [autofocus]).
+ * The popover is native (popover + popovertarget: one open at a time, Escape,
+ * a click outside, Cancel, focus back to Close) and htmx loads its form and
+ * focuses the select ([autofocus]). What is left here:
+ * - Confirm stays disabled until an outcome is chosen (the form arrives with
+ *   it disabled; without JS the select's `required` and the server check).
+ * - Closed without Confirm, the form is reset for the next opening.
+ * - A click outside that leaves the focus nowhere meaningful gives it back to
+ *   Close (the browser restores it only after Escape or Cancel).
  * - Filters: empty fields stay out of the pushed URL, and going back in
  *   history puts the form's fields back to what the URL says.
  * ========================================================================== */
 (function () {
   "use strict";
 
-  let openPopover = null;
   // Where a click may rightly move focus; elsewhere (text, <main tabindex="-1">)
   // focus goes back to the Close button.
   const INTERACTIVE =
     "a[href], button, input, select, textarea, summary, [contenteditable], " +
     "[tabindex]:not([tabindex='-1'])";
-  const LINK_BUTTONS = "a[role='button'][data-close-toggle], a[role='button'][data-close-cancel]";
-
-  function toggleOf(popover) {
-    return document.querySelector('[data-close-toggle][aria-controls="' + popover.id + '"]');
-  }
 
   function syncConfirm(form) {
     const select = form.querySelector('select[name="outcome"]');
     const confirm = form.querySelector("[data-close-confirm]");
     if (select && confirm) confirm.disabled = !select.value;
-  }
-
-  function closePopover(popover, returnFocus) {
-    if (!popover) return;
-    popover.hidden = true;
-    const form = popover.querySelector("form");
-    if (form) {
-      form.reset();
-      syncConfirm(form);
-    }
-    const toggle = toggleOf(popover);
-    if (toggle) {
-      toggle.setAttribute("aria-expanded", "false");
-      if (returnFocus) toggle.focus();
-    }
-    if (openPopover === popover) openPopover = null;
-  }
-
-  const POPOVER_ID = /^close-popover-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
-
-  // The card's popover: in the page already (shown open by the server, or
-  // opened before), else a copy of the page's one <template>, made for this
-  // card's session and placed after its Close.
-  function popoverFor(toggle) {
-    const id = toggle.getAttribute("aria-controls") || "";
-    const existing = document.getElementById(id);
-    if (existing) return existing;
-    const match = POPOVER_ID.exec(id);
-    const template = document.getElementById("close-popover-template");
-    if (!match || !template) return null;
-    const source = template.content.querySelector("[data-close-popover]");
-    if (!source) return null;
-    const popover = source.cloneNode(true);
-    const placeholder = template.dataset.session;
-    [popover].concat(Array.from(popover.querySelectorAll("*"))).forEach(function (element) {
-      Array.from(element.attributes).forEach(function (attribute) {
-        if (attribute.value.indexOf(placeholder) !== -1) {
-          attribute.value = attribute.value.split(placeholder).join(match[1]);
-        }
-      });
-    });
-    toggle.after(popover);
-    if (window.htmx) window.htmx.process(popover);
-    return popover;
-  }
-
-  function openPopoverFor(toggle) {
-    const popover = popoverFor(toggle);
-    if (!popover) return;
-    if (openPopover && openPopover !== popover) closePopover(openPopover, false);
-    popover.hidden = false;
-    toggle.setAttribute("aria-expanded", "true");
-    openPopover = popover;
-    const form = popover.querySelector("form");
-    if (form) syncConfirm(form);
-    const select = popover.querySelector('select[name="outcome"]');
-    if (select) select.focus();
-  }
-
-  function forgetDetached() {
-    if (openPopover && !openPopover.isConnected) openPopover = null;
-  }
-
-  function initClosePopovers(root) {
-    forgetDetached();
-    const scope = root.querySelectorAll ? root : document;
-    // Without JS these are links (to the page with the popover open, or
-    // without it); here they act in place, as buttons.
-    scope.querySelectorAll("a[data-close-toggle], a[data-close-cancel]").forEach(function (link) {
-      link.setAttribute("role", "button");
-    });
-    scope.querySelectorAll("[data-close-form]").forEach(syncConfirm);
-    scope.querySelectorAll("[data-close-popover]:not([hidden])").forEach(function (popover) {
-      if (openPopover && openPopover !== popover) closePopover(openPopover, false);
-      openPopover = popover;
-    });
-  }
-
-  function handleClick(event) {
-    forgetDetached();
-    const toggle = event.target.closest("[data-close-toggle]");
-    if (toggle) {
-      event.preventDefault();
-      const popover = document.getElementById(toggle.getAttribute("aria-controls"));
-      if (popover && !popover.hidden) closePopover(popover, true);
-      else openPopoverFor(toggle);
-      return;
-    }
-    const cancel = event.target.closest("[data-close-cancel]");
-    if (cancel) {
-      event.preventDefault();
-      closePopover(cancel.closest("[data-close-popover]"), true);
-      return;
-    }
-    if (openPopover && !openPopover.contains(event.target)) {
-      // A click elsewhere: close; give focus back to Close unless the click
-      // put it somewhere meaningful (a field, a link).
-      const popover = openPopover;
-      const focused = document.activeElement;
-      const focusLost = !focused || popover.contains(focused) || !focused.matches(INTERACTIVE);
-      closePopover(popover, focusLost);
-    }
-  }
-
-  function handleKeydown(event) {
-    forgetDetached();
-    if (event.key === "Escape" && openPopover) {
-      event.preventDefault();
-      closePopover(openPopover, true);
-      return;
-    }
-    // The Close and Cancel links act as buttons: Space presses them too.
-    if (event.key === " " && event.target.matches && event.target.matches(LINK_BUTTONS)) {
-      event.preventDefault();
-      event.target.click();
-    }
   }
 
   function handleChange(event) {
@@ -792,21 +603,24 @@
     }
   }
 
+  // Closed without Confirm: nothing chosen is kept for the next opening.
+  function handlePopoverToggle(event) {
+    const popover = event.target;
+    if (event.newState !== "closed" || !popover.matches("[data-close-popover]")) return;
+    const form = popover.querySelector("[data-close-form]");
+    if (form) {
+      form.reset();
+      syncConfirm(form);
+    }
+    const focused = document.activeElement;
+    if (focused && focused !== document.body && focused.matches(INTERACTIVE)) return;
+    const button = document.querySelector('[popovertarget="' + popover.id + '"]');
+    if (button && button.isConnected) button.focus();
+  }
+
   function requester(event) {
     const config = event.detail && event.detail.requestConfig;
     return config && config.elt && config.elt.matches ? config.elt : null;
-  }
-
-  /* After a card swap: focus the new card unless htmx focused an [autofocus] field. */
-  function handleCardSettled(event) {
-    const source = requester(event);
-    if (!source || !source.matches("[data-close-form]")) return;
-    forgetDetached();
-    const card = event.target;
-    if (!card.matches || !card.matches(".session-card") || !card.isConnected) return;
-    if (card.contains(document.activeElement)) return;
-    card.setAttribute("tabindex", "-1");
-    card.focus();
   }
 
   /* Filters --------------------------------------------------------------- */
@@ -839,32 +653,21 @@
   // put the fields back to what the restored URL says.
   function handleHistoryRestore() {
     const form = document.getElementById("history-filters");
-    if (form) {
-      const params = new URLSearchParams(window.location.search);
-      Array.from(form.elements).forEach(function (field) {
-        if (!field.name || field.type === "submit") return;
-        field.value = params.get(field.name) || "";
-      });
-    }
-    document.querySelectorAll("[data-close-popover]:not([hidden])").forEach(function (popover) {
-      closePopover(popover, false);
+    if (!form) return;
+    const params = new URLSearchParams(window.location.search);
+    Array.from(form.elements).forEach(function (field) {
+      if (!field.name || field.type === "submit") return;
+      field.value = params.get(field.name) || "";
     });
-    openPopover = null;
   }
 
   function boot() {
-    document.addEventListener("click", handleClick);
-    document.addEventListener("keydown", handleKeydown);
     document.addEventListener("change", handleChange);
-    document.body.addEventListener("htmx:afterSettle", handleCardSettled);
+    // `toggle` does not bubble: listen in the capture phase.
+    document.addEventListener("toggle", handlePopoverToggle, true);
     document.body.addEventListener("htmx:afterSettle", handleResultsSettled);
     document.body.addEventListener("htmx:configRequest", handleConfigRequest);
     document.body.addEventListener("htmx:historyRestore", handleHistoryRestore);
-    if (window.ResolutionFlow && window.ResolutionFlow.onLoad) {
-      window.ResolutionFlow.onLoad(initClosePopovers);
-    } else {
-      initClosePopovers(document);
-    }
   }
 
   if (document.readyState === "loading") {

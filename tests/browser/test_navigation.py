@@ -219,6 +219,32 @@ def test_it_shows_a_demo_history_session_in_detail(new_page, db):
     screenshot(page, "session-detail-demo")
 
 
+def test_it_sizes_the_timeline_bars_on_the_server(new_page, alice, vpn_tree, clock):
+    from sessions import services
+    from sessions.models import Session
+    from sessions.tests.factories import outcome
+
+    session = services.session_create(tree=vpn_tree, engineer=alice)
+    clock.advance(seconds=30)
+    step = session.decisions.get()
+    services.decision_answer(
+        session=session, decision_id=step.pk, choice_id=step.node.choices.first().pk
+    )
+    clock.advance(seconds=90)
+    services.session_complete(
+        session=Session.objects.get(pk=session.pk), outcome=outcome("resolved"), by=alice
+    )
+
+    page = new_page(alice, javascript=False)
+    page.goto(f"/sessions/{session.pk}/")
+
+    bars = page.locator(".timeline-bar")
+    expect(bars).to_have_count(2)
+    # Each bar is its step's share of the session, drawn by the browser.
+    shares = bars.evaluate_all("bars => bars.map(bar => bar.position)")
+    assert shares == pytest.approx([30 / 120, 90 / 120], abs=1e-3)
+
+
 def test_it_lets_a_manager_prepare_a_session_that_the_engineer_starts(
     new_page, alice, charlie, vpn_tree
 ):

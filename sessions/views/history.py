@@ -21,10 +21,9 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, IntegerField, OuterRef, Subquery
+from django.db.models import IntegerField, OuterRef, Subquery
 from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -33,12 +32,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from resolutionflow.http import HtmxHttpRequest
-from sessions.filters import HistoryFilterForm
+from sessions.filters import HistoryFilterForm, filter_options
 from sessions.forms import CompleteForm
 from sessions.models import ClosedFrom, Decision, Outcome, Session, SessionQuerySet
 from sessions.services import InvalidInput, SessionConflict, session_complete
 from sessions.views.common import get_session_for_user
-from trees.models import Tree
 
 PER_PAGE = 25
 # Beyond any real history; keeps a silly ?page= from overflowing the OFFSET.
@@ -107,29 +105,6 @@ def _page(filtered: SessionQuerySet, raw_number: str | None) -> Page:
     return Page(page_rows, number, Paginator(range(total), PER_PAGE))
 
 
-def _filter_options(user, *, is_manager: bool) -> dict:
-    """The choices of the filter selects: one query per list.
-
-    Trees and engineers are those that appear in this person's history.
-    Outcomes are all of them (retired ones included), in their admin order.
-    """
-    visible = Session.objects.visible_to(user)
-    trees = list(
-        Tree.objects.filter(Exists(visible.filter(tree=OuterRef("pk"))))
-        .only("slug", "name")
-        .order_by("name")
-    )
-    outcomes = list(Outcome.objects.all())
-    engineers = None
-    if is_manager:
-        engineers = list(
-            get_user_model()
-            .objects.filter(Exists(Session.objects.filter(engineer=OuterRef("pk"))))
-            .order_by("username")
-        )
-    return {"trees": trees, "outcomes": outcomes, "engineers": engineers}
-
-
 def _parse_uuid(value: str | None) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
@@ -150,7 +125,7 @@ def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dic
     """
     user = request.user
     is_manager = user.has_perm(VIEW_ALL)
-    options = _filter_options(user, is_manager=is_manager)
+    options = filter_options(user, is_manager=is_manager)
     form = HistoryFilterForm(query, **options)
     page = _page(form.filter(Session.objects.visible_to(user)), query.get("page"))
 

@@ -6,12 +6,11 @@ history popover (the card is swapped in place) or from the navigation page's
 completion dialog (the browser goes on to the detail page).
 
 Query budget: the history page makes a constant number of queries whatever
-the number of sessions (asserted in the tests). The page of cards arrives in
-one query together with its total (an uncorrelated scalar subquery, computed
-once) and each card's current step (a correlated subquery on the one-open-step
+the number of sessions (asserted in the tests). Django's Paginator counts the
+filtered sessions (one COUNT), then the page of cards arrives in one query
+with each card's current step (a correlated subquery on the one-open-step
 index, run for the page's rows only: their ids are picked by an inner query),
-so there is no separate COUNT and no prefetch; the filter options are one
-query per list.
+so there is no prefetch; the filter options are one query per list.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
-from django.db.models import IntegerField, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -39,8 +38,6 @@ from sessions.services import InvalidInput, SessionConflict, session_complete
 from sessions.views.common import get_session_for_user
 
 PER_PAGE = 25
-# Beyond any real history; keeps a silly ?page= from overflowing the OFFSET.
-MAX_PAGE = 100_000
 RESULTS_ID = "history-results"
 # The session the page's one copy of the close popover is rendered for
 # (history.html, <template id="close-popover-template">); app.js puts a card's id
@@ -52,13 +49,6 @@ CLOSE_ANY = "flow_sessions.close_any_session"
 
 
 # --- the history page -----------------------------------------------------------
-
-
-class _Count(Subquery):
-    """`(SELECT COUNT(*) FROM (<subquery>))`: a page's total, inside the page's query."""
-
-    template = "(SELECT COUNT(*) FROM (%(subquery)s) _count)"
-    output_field = IntegerField()
 
 
 def _with_card_data(sessions: SessionQuerySet) -> SessionQuerySet:
@@ -73,36 +63,13 @@ def _with_card_data(sessions: SessionQuerySet) -> SessionQuerySet:
 
 def _page(filtered: SessionQuerySet, raw_number: str | None) -> Page:
     """Page `raw_number` (25 cards) of `filtered`; a stale page number shows the last page."""
-    try:
-        number = min(MAX_PAGE, max(1, int(raw_number or 1)))
-    except ValueError:
-        number = 1
-    ordered = filtered.order_by("-created_at", "-pk").values("pk")
-    count = _Count(filtered.order_by().values("pk"))
-
-    def rows(number: int) -> list[Session]:
-        # The page's ids are picked first (an index walk), so a card's current
-        # step is looked up for its 25 rows only, not for every row skipped
-        # before a deep page.
-        offset = (number - 1) * PER_PAGE
-        page_ids = ordered[offset : offset + PER_PAGE]
-        cards = _with_card_data(Session.objects.filter(pk__in=page_ids))
-        return list(cards.annotate(_total=count))
-
-    page_rows = rows(number)
-    if page_rows:
-        total = page_rows[0]._total
-    else:
-        # Past the end (a bookmarked page 9 of what is now 3): only such stale
-        # page numbers pay for a separate count and a second fetch.
-        total = filtered.count() if number > 1 else 0
-        last_page = max(1, -(-total // PER_PAGE))
-        if number > last_page:
-            number = last_page
-            page_rows = rows(number) if total else []
-    # The total came with the rows: a paginator over a range of that length
-    # gives the page links and "x–y of n" without a COUNT query of its own.
-    return Page(page_rows, number, Paginator(range(total), PER_PAGE))
+    ids = filtered.order_by("-created_at", "-pk").values("pk")
+    page = Paginator(ids, PER_PAGE).get_page(raw_number)
+    # The page's ids are picked first (an index walk, inside the cards' query as a
+    # subquery), so a card's current step is looked up for its 25 rows only, not
+    # for every row skipped before a deep page.
+    page.object_list = list(_with_card_data(Session.objects.filter(pk__in=page.object_list)))
+    return page
 
 
 def _parse_uuid(value: str | None) -> uuid.UUID | None:

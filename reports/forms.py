@@ -1,7 +1,9 @@
 """The report filters (SPEC §6): `?from=YYYY-MM-DD&to=YYYY-MM-DD&tree=<slug>&engineer=<username>`.
 
 A bad value never fails the page: it is replaced by its default (the last 30
-days, all trees, all engineers) and explained in one sentence. The options come
+days, all trees, all engineers) and explained in one sentence, by the same
+rules and in the same words as the history's filters (`sessions.filters`, which
+says why both are forms rather than django-filter FilterSets). The options come
 from lists the view loads once, so the form itself never queries the database.
 """
 
@@ -9,45 +11,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import NON_FIELD_ERRORS
 
 from reports.metrics import TREE_SORTS, ReportFilter, local_today
-from resolutionflow.widgets import PlainSelect
+from sessions.filters import NOT_A_CHOICE, FilterForm, choice_field, engineer_label
 from trees.models import Tree
 
 DEFAULT_DAYS = 30
 PRESETS = (7, 30, 90)
 MAX_DAYS = 366
-# Far enough back for any real history, near enough that the previous period
-# and the time-zone arithmetic stay inside what dates and datetimes can hold.
-EARLIEST = date(2000, 1, 1)
-LATEST = date(2999, 12, 31)
-NOT_A_DATE = {"invalid": "it is not a date (use YYYY-MM-DD)."}
-NOT_A_CHOICE = {"invalid_choice": "there is no such choice."}
 
 
-def engineer_label(user: AbstractBaseUser) -> str:
-    full = user.get_full_name().strip() if hasattr(user, "get_full_name") else ""
-    return f"{full} ({user.get_username()})" if full else user.get_username()
-
-
-class ReportFilterForm(forms.Form):
+class ReportFilterForm(FilterForm):
     """Bound to request.GET; `resolve()` gives the filter to run and what was ignored.
 
-    `trees` and `engineers` are the options; `versions` (the drill-down) the version
-    numbers a `version` may name, or None where there is no version choice.
+    The date rules and messages are the history's (`sessions.filters.FilterForm`);
+    on top, a range longer than MAX_DAYS is dropped as a whole. `trees` and
+    `engineers` are the options; `versions` (the drill-down) the version numbers
+    a `version` may name, or None where there is no version choice.
     """
 
-    tree = forms.ChoiceField(
-        label="Tree", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
-    )
-    engineer = forms.ChoiceField(
-        label="Engineer", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
-    )
+    tree = choice_field("Tree")
+    engineer = choice_field("Engineer")
     sort = forms.ChoiceField(label="Sort", required=False, error_messages=NOT_A_CHOICE)
     version = forms.TypedChoiceField(
         label="Version", required=False, coerce=int, empty_value=None, error_messages=NOT_A_CHOICE
@@ -63,14 +51,6 @@ class ReportFilterForm(forms.Form):
         **kwargs,
     ) -> None:
         super().__init__(data, **kwargs)
-        # "from" is a Python keyword, so the date fields are added here.
-        for name, label in (("from", "From"), ("to", "To")):
-            self.fields[name] = forms.DateField(
-                label=label,
-                required=False,
-                input_formats=["%Y-%m-%d"],
-                error_messages=NOT_A_DATE,
-            )
         self.trees = {tree.slug: tree for tree in trees}
         self.engineers = {user.get_username(): user for user in engineers}
         self.fields["tree"].choices = [("", "All trees")] + [(t.slug, t.name) for t in trees]
@@ -87,46 +67,23 @@ class ReportFilterForm(forms.Form):
                 (str(number), f"Version {number}") for number in versions
             ]
 
-    def clean_from(self) -> date | None:
-        return self._in_range(self.cleaned_data.get("from"))
-
-    def clean_to(self) -> date | None:
-        return self._in_range(self.cleaned_data.get("to"))
-
-    @staticmethod
-    def _in_range(day: date | None) -> date | None:
-        if day is not None and not EARLIEST <= day <= LATEST:
-            raise forms.ValidationError(
-                f"it is outside {EARLIEST.year}–{LATEST.year}.", code="out_of_range"
-            )
-        return day
-
     def clean(self) -> dict:
         cleaned = super().clean()
         start, end = cleaned.get("from"), cleaned.get("to")
-        if start and end:
-            if start > end:
-                self.add_error(None, "The start date is after the end date.")
-            elif (end - start).days + 1 > MAX_DAYS:
-                self.add_error(None, f"A report covers at most {MAX_DAYS} days.")
+        if start and end and (end - start).days + 1 > MAX_DAYS:
+            self.add_error(None, f"A report covers at most {MAX_DAYS} days.")
         return cleaned
+
+    def explain(self, error: str) -> str:
+        return f"{error} Showing the last {DEFAULT_DAYS} days."
 
     def resolve(self, *, tree: Tree | None = None) -> Resolved:
         """The filter to run: valid values as given, defaults for the rest.
 
         `tree` fixes the tree (the drill-down's comes from its URL).
         """
-        self.is_valid()
+        ignored = self.ignored  # validates once; cleaned_data holds only the valid values
         data = self.cleaned_data
-        ignored = []
-        for name, errors in self.errors.items():
-            if name == NON_FIELD_ERRORS:
-                ignored.extend(f"{error} Showing the last {DEFAULT_DAYS} days." for error in errors)
-                continue
-            value = str(self.data.get(name, ""))
-            if len(value) > 40:
-                value = value[:39] + "…"
-            ignored.append(f"{self.fields[name].label} “{value}” was ignored: {' '.join(errors)}")
 
         today = local_today()
         start, end = data.get("from"), data.get("to")

@@ -30,6 +30,7 @@ from reports.metrics import local_today
 from reports.presentation import fmt_period, kpi_tiles
 from resolutionflow.http import HtmxHttpRequest
 from resolutionflow.users import display_name
+from sessions.filters import EARLIEST, LATEST
 from sessions.models import Session
 from trees.models import Tree
 
@@ -115,6 +116,8 @@ def _filters_context(
     report_filter = resolved.filter
     return {
         "action": action,
+        "earliest": EARLIEST.isoformat(),
+        "latest": LATEST.isoformat(),
         "from": report_filter.date_from.isoformat(),
         "to": report_filter.date_to.isoformat(),
         # None: the page has no tree choice (the drill-down is one tree's).

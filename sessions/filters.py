@@ -1,12 +1,20 @@
-"""The history page's filters (SPEC §4): status, outcome, tree, engineer, dates, text.
+"""The list filters of the history page (SPEC §4) and the reports (SPEC §6).
 
 Filters live in the query string with readable values (`?status=active&outcome=
-resolved&tree=vpn&engineer=alice&from=2026-02-01&to=2026-02-10&q=acme`), the same
-conventions as the reports (SPEC §6), so a filtered history is bookmarkable.
+resolved&tree=vpn&engineer=alice&from=2026-02-01&to=2026-02-10&q=acme`), so a
+filtered page is bookmarkable. A value that cannot be used never fails the
+page: it is dropped and explained in one sentence ("Tree “x” was ignored: …").
 
-The choices come from lists the view loads once (one query each) and passes
-in: the form never queries the database itself, so the page keeps its constant
-query budget however many filters are set.
+Both pages filter through `FilterForm`, a plain Django form bound to
+`request.GET`, rather than a django-filter `FilterSet`: only the history turns
+its filters into one queryset (`HistoryFilterForm.filter`), while the reports
+resolve theirs into a `ReportFilter` with defaults and a maximum range for
+`reports.metrics` to run many queries on, so a FilterSet's `.qs` would serve
+one page of two and the shared date rules would still need a form of their own.
+
+The choices come from lists the view loads once (`filter_options` for the
+history, one query each) and passes in: the form never queries the database
+itself, so a page keeps its constant query budget however many filters are set.
 """
 
 from __future__ import annotations
@@ -15,8 +23,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from resolutionflow.widgets import PlainSelect
@@ -24,11 +34,13 @@ from sessions.models import Outcome, Session, SessionQuerySet
 from trees.models import Tree
 
 TEXT_MAX = 200
-NOT_A_CHOICE = {"invalid_choice": "it is not one of the choices."}
+NOT_A_CHOICE = {"invalid_choice": "there is no such choice."}
 NOT_A_DATE = {"invalid": "it is not a date (use YYYY-MM-DD)."}
-# Dates beyond these cannot become the day's bounds in every time zone (year 1 and
-# 9999 overflow); no session was ever started outside them.
-EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+# Far enough back for any real history, near enough that a report's previous
+# period and the time-zone arithmetic stay inside what dates and datetimes hold.
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
+# A dropped value is quoted in its message up to this many characters.
+QUOTE_MAX = 40
 
 
 def engineer_label(user: AbstractBaseUser) -> str:
@@ -41,12 +53,116 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
 
 
-class HistoryFilterForm(forms.Form):
-    """Bound to `request.GET`. Invalid values are dropped, each with a message.
+def choice_field(label: str) -> forms.ChoiceField:
+    """An optional select whose choices the form sets from the lists it is given."""
+    return forms.ChoiceField(
+        label=label, required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
+    )
 
-    `trees`, `outcomes` and `engineers` are the options to offer; `engineers`
-    is None for people who only see their own sessions (no engineer filter).
+
+def date_field(label: str) -> forms.DateField:
+    return forms.DateField(
+        label=label,
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+        error_messages=NOT_A_DATE,
+    )
+
+
+class FilterForm(forms.Form):
+    """Filters bound to `request.GET`, with a `from`–`to` range of calendar days.
+
+    A date must be YYYY-MM-DD between EARLIEST and LATEST, and `to` not before
+    `from`; a date that breaks a rule is dropped, the other one kept. `ignored`
+    says in one sentence per value what was dropped and why.
     """
+
+    from_label = "From"
+    to_label = "To"
+
+    def __init__(self, data=None, **kwargs) -> None:
+        super().__init__(data, **kwargs)
+        # "from" is a Python keyword, so the date fields are added here.
+        self.fields["from"] = date_field(self.from_label)
+        self.fields["to"] = date_field(self.to_label)
+
+    @staticmethod
+    def _in_range(day: date | None) -> date | None:
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise forms.ValidationError(
+                f"it is outside {EARLIEST.year}–{LATEST.year}.", code="out_of_range"
+            )
+        return day
+
+    def clean_from(self) -> date | None:
+        return self._in_range(self.cleaned_data.get("from"))
+
+    def clean_to(self) -> date | None:
+        return self._in_range(self.cleaned_data.get("to"))
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        start, end = cleaned.get("from"), cleaned.get("to")
+        if start and end and start > end:
+            self.add_error("to", f"it is before “{self.from_label}”.")
+        return cleaned
+
+    def explain(self, error: str) -> str:
+        """The sentence for an error about the filters together (not one value)."""
+        return error
+
+    @property
+    def ignored(self) -> list[str]:
+        """One sentence per filter value that could not be used."""
+        if not self.is_bound or self.is_valid():
+            return []
+        messages = []
+        for name, errors in self.errors.items():
+            if name == NON_FIELD_ERRORS:
+                messages.extend(self.explain(error) for error in errors)
+                continue
+            value = str(self.data.get(name, ""))
+            if len(value) > QUOTE_MAX:
+                value = value[: QUOTE_MAX - 1] + "…"
+            messages.append(f"{self.fields[name].label} “{value}” was ignored: {' '.join(errors)}")
+        return messages
+
+
+def filter_options(user, *, is_manager: bool) -> dict:
+    """The choices of the history filters (HistoryFilterForm's keyword arguments):
+    one query per list.
+
+    Trees and engineers are those that appear in this person's history.
+    Outcomes are all of them (retired ones included), in their admin order.
+    """
+    visible = Session.objects.visible_to(user)
+    trees = list(
+        Tree.objects.filter(Exists(visible.filter(tree=OuterRef("pk"))))
+        .only("slug", "name")
+        .order_by("name")
+    )
+    outcomes = list(Outcome.objects.all())
+    engineers = None
+    if is_manager:
+        engineers = list(
+            get_user_model()
+            .objects.filter(Exists(Session.objects.filter(engineer=OuterRef("pk"))))
+            .order_by("username")
+        )
+    return {"trees": trees, "outcomes": outcomes, "engineers": engineers}
+
+
+class HistoryFilterForm(FilterForm):
+    """The history's filters; no date default (every session, however old).
+
+    `trees`, `outcomes` and `engineers` are the options to offer (see
+    `filter_options`); `engineers` is None for people who only see their own
+    sessions (no engineer filter).
+    """
+
+    from_label = "Started from"
+    to_label = "Started to"
 
     q = forms.CharField(
         label="Search",
@@ -69,15 +185,9 @@ class HistoryFilterForm(forms.Form):
         error_messages=NOT_A_CHOICE,
         widget=PlainSelect,
     )
-    outcome = forms.ChoiceField(
-        label="Outcome", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
-    )
-    tree = forms.ChoiceField(
-        label="Tree", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
-    )
-    engineer = forms.ChoiceField(
-        label="Engineer", required=False, error_messages=NOT_A_CHOICE, widget=PlainSelect
-    )
+    outcome = choice_field("Outcome")
+    tree = choice_field("Tree")
+    engineer = choice_field("Engineer")
 
     def __init__(
         self,
@@ -89,21 +199,6 @@ class HistoryFilterForm(forms.Form):
         **kwargs,
     ) -> None:
         super().__init__(data, **kwargs)
-        # "from" is a Python keyword, so the date fields are added here.
-        self.fields["from"] = forms.DateField(
-            label="Started from",
-            required=False,
-            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-            input_formats=["%Y-%m-%d"],
-            error_messages=NOT_A_DATE,
-        )
-        self.fields["to"] = forms.DateField(
-            label="Started to",
-            required=False,
-            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-            input_formats=["%Y-%m-%d"],
-            error_messages=NOT_A_DATE,
-        )
         self._tree_ids = {tree.slug: tree.pk for tree in trees}
         self._outcome_ids = {outcome.code: outcome.pk for outcome in outcomes}
         self.fields["tree"].choices = [("", "Any tree")] + [(t.slug, t.name) for t in trees]
@@ -118,41 +213,6 @@ class HistoryFilterForm(forms.Form):
             self.fields["engineer"].choices = [("", "Any engineer")] + [
                 (user.get_username(), engineer_label(user)) for user in engineers
             ]
-
-    def _in_range(self, name: str) -> date | None:
-        day = self.cleaned_data.get(name)
-        if day is not None and not EARLIEST <= day <= LATEST:
-            raise forms.ValidationError(
-                f"it is out of range ({EARLIEST.year}–{LATEST.year}).", code="out_of_range"
-            )
-        return day
-
-    def clean_from(self) -> date | None:
-        return self._in_range("from")
-
-    def clean_to(self) -> date | None:
-        return self._in_range("to")
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        start, end = cleaned.get("from"), cleaned.get("to")
-        if start and end and start > end:
-            self.add_error("to", "it is before “Started from”.")
-        return cleaned
-
-    @property
-    def ignored(self) -> list[str]:
-        """One sentence per filter value that could not be used."""
-        if not self.is_bound or self.is_valid():
-            return []
-        messages = []
-        for name, errors in self.errors.items():
-            field = self.fields[name]
-            value = str(self.data.get(name, ""))
-            if len(value) > 40:
-                value = value[:39] + "…"
-            messages.append(f"{field.label} “{value}” was ignored: {' '.join(errors)}")
-        return messages
 
     @property
     def applied(self) -> dict:

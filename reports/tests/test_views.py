@@ -149,7 +149,7 @@ def test_it_sorts_the_trees_table_with_links(charlie_client, data):
         ("from=yesterday", "From “yesterday” was ignored: it is not a date (use YYYY-MM-DD)."),
         ("to=2026-02-31", "To “2026-02-31” was ignored"),
         ("from=1066-10-14", "it is outside 2000–2999."),
-        ("from=2026-02-10&to=2026-02-01", "The start date is after the end date."),
+        ("from=2026-02-10&to=2026-02-01", "To “2026-02-01” was ignored: it is before “From”."),
         ("from=2024-01-01&to=2026-02-01", "A report covers at most 366 days."),
         ("tree=nope", "Tree “nope” was ignored: there is no such choice."),
         ("engineer=mallory", "Engineer “mallory” was ignored"),
@@ -164,6 +164,14 @@ def test_it_explains_bad_filters_and_uses_the_defaults(charlie_client, data, que
     report_filter = response.context["report_filter"]
     assert report_filter.tree is None and report_filter.engineer is None
     assert report_filter.days <= 366
+
+
+def test_it_keeps_the_start_when_the_end_is_before_it(charlie_client, data):
+    """The history's rule: only the date that breaks it is dropped."""
+    response = charlie_client.get("/reports/?from=2026-02-05&to=2026-02-01")
+    report_filter = response.context["report_filter"]
+    assert report_filter.date_from == date(2026, 2, 5)
+    assert report_filter.date_to >= report_filter.date_from
 
 
 def test_it_keeps_the_good_filters_when_one_is_bad(charlie_client, data):
@@ -368,7 +376,7 @@ def test_it_downloads_engineers_days_and_outcomes(charlie_client, data):
 def test_it_refuses_a_csv_with_bad_filters(charlie_client, data):
     response = charlie_client.get("/reports/trees.csv?from=2026-02-10&to=2026-02-01")
     assert response.status_code == 400
-    assert "The start date is after the end date." in response.content.decode()
+    assert "To “2026-02-01” was ignored: it is before “From”." in response.content.decode()
     assert charlie_client.get("/reports/secrets.csv").status_code == 404
 
 

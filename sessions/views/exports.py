@@ -32,10 +32,9 @@ from django.views.decorators.http import require_GET
 from resolutionflow import clock
 from resolutionflow.http import HtmxHttpRequest
 from sessions import exports
-from sessions.filters import HistoryFilterForm
+from sessions.filters import HistoryFilterForm, filter_options
 from sessions.models import Decision, Session
 from sessions.views.common import get_session_for_user
-from sessions.views.history import _filter_options
 
 CSV_CHUNK_SIZE = 2000
 
@@ -168,7 +167,7 @@ def _filtered_sessions(request: HtmxHttpRequest) -> QuerySet[Session]:
     The same form and options as the page itself, so the download always
     matches what the manager sees; values the page ignores are ignored here.
     """
-    options = _filter_options(request.user, is_manager=True)
+    options = filter_options(request.user, is_manager=True)
     form = HistoryFilterForm(request.GET, **options)
     return form.filter(Session.objects.visible_to(request.user))
 

@@ -7,12 +7,11 @@ attempt: `close` from the history popover (the card is swapped in place) and
 to the detail page); `close_form` is the form a popover loads when it opens.
 
 Query budget: the history page makes a constant number of queries whatever
-the number of sessions (asserted in the tests). The page of cards arrives in
-one query together with its total (an uncorrelated scalar subquery, computed
-once) and each card's current step (a correlated subquery on the one-open-step
+the number of sessions (asserted in the tests). Django's Paginator counts the
+filtered sessions (one COUNT), then the page of cards arrives in one query
+with each card's current step (a correlated subquery on the one-open-step
 index, run for the page's rows only: their ids are picked by an inner query),
-so there is no separate COUNT and no prefetch; the filter options are one
-query per list.
+so there is no prefetch; the filter options are one query per list.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, IntegerField, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -35,16 +33,13 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 
 from resolutionflow.http import HtmxHttpRequest
 from resolutionflow.users import display_name
-from sessions.filters import HistoryFilterForm
+from sessions.filters import HistoryFilterForm, filter_options
 from sessions.forms import CompleteForm
 from sessions.models import ClosedFrom, Decision, Outcome, Session, SessionQuerySet
 from sessions.services import InvalidInput, SessionConflict, session_complete
 from sessions.views.common import get_session_for_user
-from trees.models import Tree
 
 PER_PAGE = 25
-# Beyond any real history; keeps a silly ?page= from overflowing the OFFSET.
-MAX_PAGE = 100_000
 RESULTS_ID = "history-results"
 
 VIEW_ALL = "flow_sessions.view_all_sessions"
@@ -52,13 +47,6 @@ CLOSE_ANY = "flow_sessions.close_any_session"
 
 
 # --- the history page -----------------------------------------------------------
-
-
-class _Count(Subquery):
-    """`(SELECT COUNT(*) FROM (<subquery>))`: a page's total, inside the page's query."""
-
-    template = "(SELECT COUNT(*) FROM (%(subquery)s) _count)"
-    output_field = IntegerField()
 
 
 def _with_card_data(sessions: SessionQuerySet) -> SessionQuerySet:
@@ -73,59 +61,19 @@ def _with_card_data(sessions: SessionQuerySet) -> SessionQuerySet:
 
 def _page(filtered: SessionQuerySet, raw_number: str | None) -> Page:
     """Page `raw_number` (25 cards) of `filtered`; a stale page number shows the last page."""
+    ids = filtered.order_by("-created_at", "-pk").values("pk")
     try:
-        number = min(MAX_PAGE, max(1, int(raw_number or 1)))
+        # `get_page` would show the last page for 0 or a negative number; those
+        # mean the start.
+        number = max(1, int(raw_number or 1))
     except ValueError:
         number = 1
-    ordered = filtered.order_by("-created_at", "-pk").values("pk")
-    count = _Count(filtered.order_by().values("pk"))
-
-    def rows(number: int) -> list[Session]:
-        # The page's ids are picked first (an index walk), so a card's current
-        # step is looked up for its 25 rows only, not for every row skipped
-        # before a deep page.
-        offset = (number - 1) * PER_PAGE
-        page_ids = ordered[offset : offset + PER_PAGE]
-        cards = _with_card_data(Session.objects.filter(pk__in=page_ids))
-        return list(cards.annotate(_total=count))
-
-    page_rows = rows(number)
-    if page_rows:
-        total = page_rows[0]._total
-    else:
-        # Past the end (a bookmarked page 9 of what is now 3): only such stale
-        # page numbers pay for a separate count and a second fetch.
-        total = filtered.count() if number > 1 else 0
-        last_page = max(1, -(-total // PER_PAGE))
-        if number > last_page:
-            number = last_page
-            page_rows = rows(number) if total else []
-    # The total came with the rows: a paginator over a range of that length
-    # gives the page links and "x–y of n" without a COUNT query of its own.
-    return Page(page_rows, number, Paginator(range(total), PER_PAGE))
-
-
-def _filter_options(user, *, is_manager: bool) -> dict:
-    """The choices of the filter selects: one query per list.
-
-    Trees and engineers are those that appear in this person's history.
-    Outcomes are all of them (retired ones included), in their admin order.
-    """
-    visible = Session.objects.visible_to(user)
-    trees = list(
-        Tree.objects.filter(Exists(visible.filter(tree=OuterRef("pk"))))
-        .only("slug", "name")
-        .order_by("name")
-    )
-    outcomes = list(Outcome.objects.all())
-    engineers = None
-    if is_manager:
-        engineers = list(
-            get_user_model()
-            .objects.filter(Exists(Session.objects.filter(engineer=OuterRef("pk"))))
-            .order_by("username")
-        )
-    return {"trees": trees, "outcomes": outcomes, "engineers": engineers}
+    page = Paginator(ids, PER_PAGE).get_page(number)
+    # The page's ids are picked first (an index walk, inside the cards' query as a
+    # subquery), so a card's current step is looked up for its 25 rows only, not
+    # for every row skipped before a deep page.
+    page.object_list = list(_with_card_data(Session.objects.filter(pk__in=page.object_list)))
+    return page
 
 
 def _parse_uuid(value: str | None) -> uuid.UUID | None:
@@ -148,7 +96,7 @@ def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dic
     """
     user = request.user
     is_manager = user.has_perm(VIEW_ALL)
-    options = _filter_options(user, is_manager=is_manager)
+    options = filter_options(user, is_manager=is_manager)
     form = HistoryFilterForm(query, **options)
     page = _page(form.filter(Session.objects.visible_to(user)), query.get("page"))
 

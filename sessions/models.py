@@ -98,6 +98,10 @@ class SessionQuerySet(models.QuerySet):
             Session.Status.COMPLETED: self.completed,
         }[Session.Status(status)]()
 
+    def resumable_by(self, user) -> SessionQuerySet:
+        """The user's active sessions, newest first, with their trees (home and banner)."""
+        return self.active().filter(engineer=user).select_related("tree").order_by("-started_at")
+
     def visible_to(self, user) -> SessionQuerySet:
         """Every session for managers, only their own for everyone else."""
         if user.has_perm("flow_sessions.view_all_sessions"):

@@ -366,12 +366,16 @@ def test_it_lists_active_sessions_with_resume_links(alice, alice_client, bob):
 
 def test_it_renders_the_active_sessions_banner(alice):
     sessions = [_active_session(alice, ticket=f"T-{n}") for n in range(5)]
-    html = loader.render_to_string("_active_sessions_banner.html", {"active_sessions": sessions})
+    html = loader.render_to_string(
+        "sessions/_active_sessions_banner.html", {"active_sessions": sessions}
+    )
     assert "You have 5 active sessions" in html
     assert html.count("Resume") == 3
     assert "See all 5" in html
-    assert loader.render_to_string("_active_sessions_banner.html", {}).strip() == ""
-    one = loader.render_to_string("_active_sessions_banner.html", {"active_sessions": sessions[:1]})
+    assert loader.render_to_string("sessions/_active_sessions_banner.html", {}).strip() == ""
+    one = loader.render_to_string(
+        "sessions/_active_sessions_banner.html", {"active_sessions": sessions[:1]}
+    )
     assert "You have an active session" in one
     assert f'href="{reverse("sessions:run", args=[sessions[0].pk])}"' in one
 

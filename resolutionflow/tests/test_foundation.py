@@ -18,7 +18,7 @@ from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import OperationalError
 from django.http import HttpResponse
-from django.template import loader
+from django.template import engines, loader
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.views.defaults import server_error
@@ -387,6 +387,18 @@ def test_it_shows_managers_the_team_kpis_of_the_last_week(charlie_client, alice_
     assert 'id="team-kpis-heading"' in manager_home
     assert "Team, last 7 days" in manager_home
     assert 'id="team-kpis-heading"' not in engineer_home
+
+
+def test_the_home_kpis_tag_gives_figures_to_managers_only(alice, charlie):
+    template = engines["django"].from_string(
+        "{% load report_tags %}{% home_kpis as kpis %}[{{ kpis.filter.days }}]"
+    )
+    request = RequestFactory().get("/")
+    assert template.render({}) == "[]"
+    request.user = alice
+    assert template.render({"request": request}) == "[]"
+    request.user = charlie
+    assert template.render({"request": request}) == "[7]"
 
 
 # --- error pages --------------------------------------------------------------

@@ -34,9 +34,11 @@ serve: install
 	         $(BIN)/python manage.py collectstatic --noinput -v0 && \
 	         $(BIN)/gunicorn resolutionflow.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -'
 
+## Style, formatting and the import layers (pyproject.toml [tool.importlinter])
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -121,7 +121,7 @@ def render_table(rows: list[Row]) -> str:
 def dataset_fingerprint(params: dict) -> str:
     """Parameters plus the generator and the demo trees: a change to either reloads."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
-    h.update((BASE_DIR / "resolutionflow" / "loadgen.py").read_bytes())
+    h.update((BASE_DIR / "bench" / "loadgen.py").read_bytes())
     for path in sorted((BASE_DIR / "trees" / "demo").glob("*.json")):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

@@ -8,7 +8,6 @@ including the middleware every page pays for, is the project's.
 import warnings
 
 from resolutionflow.settings import *  # noqa: F403
-from resolutionflow.settings import INSTALLED_APPS
 
 DEBUG = False
 SECRET_KEY = "benchmark-only-secret-key-not-used-anywhere-else-0123456789"
@@ -22,7 +21,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
 ROOT_URLCONF = "bench.urls"
 LOGGING = {
     "version": 1,

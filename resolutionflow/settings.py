@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "trees",
     "sessions.apps.FlowSessionsConfig",
     "reports",
+    # For its management command, `generate_load`; its floor view is only
+    # routed under bench.settings.
+    "bench",
     "axes",
 ]
 

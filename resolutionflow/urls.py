@@ -4,12 +4,13 @@ from django.urls import include, path
 
 from resolutionflow import views
 from resolutionflow.forms import AdminLoginForm, LoginForm
+from sessions.views.home import home
 
 handler500 = "resolutionflow.views.server_error"
 admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path(
         "accounts/login/",

@@ -428,10 +428,8 @@ def seed_history(
         )
 
     sim = _Clock()
-    previous_source = clock._source
-    clock._source = sim.now
     ticket = 40_000 + rng.randint(0, 500)
-    try:
+    with clock.source(sim.now):
         for chunk in _chunks(plans, CHUNK):
             with transaction.atomic():
                 for plan in chunk:
@@ -453,8 +451,6 @@ def seed_history(
                     session_id=ids[sessions + ACTIVE_SESSIONS + offset],
                     **_fields(rng, tree, ticket),
                 )
-    finally:
-        clock._source = previous_source
     return Session.objects.filter(pk__in=ids).count()
 
 

@@ -89,8 +89,8 @@ class SessionQuerySet(models.QuerySet):
         return self.filter(started_at__isnull=False, completed_at__isnull=True)
 
     def active_for(self, user) -> SessionQuerySet:
-        """`user`'s own sessions in progress (the home page, the library's banner)."""
-        return self.active().filter(engineer=user)
+        """`user`'s own sessions in progress, newest first (the home page, the library's banner)."""
+        return self.active().filter(engineer=user).order_by("-started_at")
 
     def completed(self) -> SessionQuerySet:
         return self.filter(completed_at__isnull=False)

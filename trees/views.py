@@ -10,14 +10,9 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from resolutionflow.http import HtmxHttpRequest
-from sessions.models import Session
 from trees.forms import LibraryFilterForm
 from trees.models import Tag, Tree, TreeVersion
 from trees.outline import build_outline
-
-
-def _active_sessions(request: HtmxHttpRequest):
-    return Session.objects.active_for(request.user).select_related("tree").order_by("-started_at")
 
 
 @require_GET
@@ -56,7 +51,7 @@ def library(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "trees/library.html#results", context)
     else:
-        context["active_sessions"] = _active_sessions(request)
+        # The active-sessions banner comes from a sessions template tag.
         response = render(request, "trees/library.html", context)
     # The same URL answers a page or a fragment: caches must keep them apart.
     patch_vary_headers(response, ("HX-Request",))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django import template
 
-from reports.presentation import fmt_count, fmt_duration, fmt_number, fmt_rate
+from reports.presentation import HomeKpis, fmt_count, fmt_duration, fmt_number, fmt_rate
+from reports.presentation import home_kpis as team_home_kpis
 
 register = template.Library()
 
@@ -36,3 +37,16 @@ def number(value: float | None) -> str:
 def percent_width(value: float | None) -> str:
     """A share 0–1 as an SVG width out of 100 (for the answer bars)."""
     return f"{max(0.0, min(1.0, value or 0.0)) * 100:.2f}"
+
+
+@register.simple_tag(takes_context=True)
+def home_kpis(context: template.Context) -> HomeKpis | None:
+    """`{% home_kpis as report_kpis %}`: last week's team figures for managers, else None.
+
+    The home page belongs to sessions, which may not import reports; a
+    template `{% load %}` is not an import, so the figures come in here.
+    """
+    request = context.get("request")
+    if request is None or not request.user.has_perm("flow_sessions.view_reports"):
+        return None
+    return team_home_kpis()

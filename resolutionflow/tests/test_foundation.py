@@ -18,7 +18,7 @@ from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import OperationalError
 from django.http import HttpResponse
-from django.template import loader
+from django.template import engines, loader
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.views.defaults import server_error
@@ -366,12 +366,16 @@ def test_it_lists_active_sessions_with_resume_links(alice, alice_client, bob):
 
 def test_it_renders_the_active_sessions_banner(alice):
     sessions = [_active_session(alice, ticket=f"T-{n}") for n in range(5)]
-    html = loader.render_to_string("_active_sessions_banner.html", {"active_sessions": sessions})
+    html = loader.render_to_string(
+        "sessions/_active_sessions_banner.html", {"active_sessions": sessions}
+    )
     assert "You have 5 active sessions" in html
     assert html.count("Resume") == 3
     assert "See all 5" in html
-    assert loader.render_to_string("_active_sessions_banner.html", {}).strip() == ""
-    one = loader.render_to_string("_active_sessions_banner.html", {"active_sessions": sessions[:1]})
+    assert loader.render_to_string("sessions/_active_sessions_banner.html", {}).strip() == ""
+    one = loader.render_to_string(
+        "sessions/_active_sessions_banner.html", {"active_sessions": sessions[:1]}
+    )
     assert "You have an active session" in one
     assert f'href="{reverse("sessions:run", args=[sessions[0].pk])}"' in one
 
@@ -383,6 +387,18 @@ def test_it_shows_managers_the_team_kpis_of_the_last_week(charlie_client, alice_
     assert 'id="team-kpis-heading"' in manager_home
     assert "Team, last 7 days" in manager_home
     assert 'id="team-kpis-heading"' not in engineer_home
+
+
+def test_the_home_kpis_tag_gives_figures_to_managers_only(alice, charlie):
+    template = engines["django"].from_string(
+        "{% load report_tags %}{% home_kpis as kpis %}[{{ kpis.filter.days }}]"
+    )
+    request = RequestFactory().get("/")
+    assert template.render({}) == "[]"
+    request.user = alice
+    assert template.render({"request": request}) == "[]"
+    request.user = charlie
+    assert template.render({"request": request}) == "[7]"
 
 
 # --- error pages --------------------------------------------------------------

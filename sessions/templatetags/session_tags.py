@@ -9,6 +9,7 @@ from django.utils.safestring import SafeString
 
 from resolutionflow.widgets import option_tags
 from sessions.formatting import format_duration
+from sessions.models import Session
 
 register = template.Library()
 
@@ -42,3 +43,17 @@ def outcome_options(outcomes, selected: str = "") -> SafeString:
     """The `<option>`s of an outcome select (the close popover on every active
     history card): written out in Python, as a page may carry 25 of them."""
     return option_tags(((o.code, o.label) for o in outcomes), [selected])
+
+
+@register.inclusion_tag("sessions/_active_sessions_banner.html", takes_context=True)
+def active_sessions_banner(context: template.Context) -> dict:
+    """`{% active_sessions_banner %}`: the signed-in user's active sessions, to resume.
+
+    A tag of sessions so that a page of an app below it (the tree library)
+    shows the banner without that app importing sessions.
+    """
+    return {
+        "active_sessions": Session.objects.active_for(context["request"].user).select_related(
+            "tree"
+        )
+    }

@@ -1,1 +1,1 @@
-"""Session views, one module per screen family (navigation, history, exports)."""
+"""Session views, one module per screen family (home, navigation, history, exports)."""

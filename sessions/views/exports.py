@@ -104,6 +104,9 @@ def export_panel_context(
 ) -> dict:
     """What the Export panel shows: the picker, the preview and the text to copy.
 
+    By default the PSA note at standard detail, as the detail page first shows
+    it; the export view passes the format and detail picked over htmx.
+
     `Copy for ticket` copies the Markdown when Markdown is picked and the PSA
     note otherwise, at the picked detail level.
     """

@@ -36,6 +36,7 @@ from sessions.forms import (
 from sessions.models import Decision, Session
 from sessions.services import InvalidInput, SessionCompleted, SessionConflict
 from sessions.views.common import get_session_for_user
+from sessions.views.exports import export_panel_context
 from trees.models import Choice, Node, Tree
 
 RUN_TEMPLATE = "sessions/run.html"
@@ -430,5 +431,6 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
             "changes": changes,
             "closing": changes[0] if changes else None,
             "now": now,
+            "export_panel": export_panel_context(session)["export_panel"],
         },
     )

@@ -8,8 +8,8 @@ from datetime import time as dtime
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
+from bench.loadgen import LoadError, LoadSpec, generate_load
 from resolutionflow import clock
-from resolutionflow.loadgen import LoadError, LoadSpec, generate_load
 
 BAR_WIDTH = 30
 

@@ -17,8 +17,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from resolutionflow import loadgen
-from resolutionflow.loadgen import LoadSpec, generate_load, generated_tree_spec, graph_nodes
+from bench import loadgen
+from bench.loadgen import LoadSpec, generate_load, generated_tree_spec, graph_nodes
 from sessions.models import Decision, OutcomeChange, Session
 from trees.models import Choice, Node
 from trees.validation import graph_problems

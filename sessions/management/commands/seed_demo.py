@@ -10,6 +10,9 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from sessions.demo import seed_history
+from trees.demo import seed_trees
+
 DEMO_USERS = [
     # username, first name, last name, group, superuser
     ("engineer", "Erin", "Engineer", "Engineers", False),
@@ -28,9 +31,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from sessions.demo import seed_history
-        from trees.demo import seed_trees
-
         with transaction.atomic():
             created = self.seed_users()
         trees = seed_trees()

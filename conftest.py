@@ -262,6 +262,11 @@ def browser(django_db_setup):
         )
         yield browser
         browser.close()
+        # Playwright's sync API gave this thread a context of its own, and its
+        # database connections with it: close them while they can be reached,
+        # or dropping the test database finds them still open (under xdist,
+        # database tests may run on a worker after its first browser test).
+        connections.close_all()
 
 
 @pytest.fixture

@@ -7,13 +7,18 @@ Playwright page on the live server, already signed in as a role.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import django.test
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.color import no_style
+from django.db import connections
 from django.test import Client
 
 from resolutionflow import clock as clock_module
@@ -34,6 +39,108 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# Production keeps Django's PBKDF2 (a million iterations, about half a second
+# per hash on a slow core); tests only need passwords that check, not ones that
+# resist brute force. This halves the suite's time.
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_configure(config):
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    # pytest-django builds every transactional test (browser tests, race
+    # tests) on django.test.TransactionTestCase, looked up at each test.
+    django.test.TransactionTestCase = KeepReferenceData
+
+
+# --- the database between transactional tests --------------------------------------
+
+
+class ReferenceData:
+    """The rows the migrations leave in a test database (groups, permissions, outcomes).
+
+    After a transactional test Django empties every table (a TRUNCATE of all of
+    them) and, with serialized rollback, reloads these rows one save at a time
+    before the next: about a second per browser test, most of their setup.
+    `reset()` instead empties only the tables the test wrote to and leaves the
+    reference rows alone; when a test changed those (or emptying the others
+    cascaded into them), it falls back to Django's flush and reload.
+    """
+
+    _by_alias: dict[str, ReferenceData] = {}
+
+    def __init__(self, alias: str) -> None:
+        connection = connections[alias]
+        self.alias = alias
+        counts = self._counts(connection)
+        self.tables = sorted(table for table, n in counts.items() if n)
+        self.checksum = self._checksum(connection)
+        self.snapshot = connection.creation.serialize_db_to_string()
+
+    @classmethod
+    def of(cls, alias: str) -> ReferenceData:
+        """Taken at the first transactional test, before it writes: the migrated state."""
+        if alias not in cls._by_alias:
+            cls._by_alias[alias] = cls(alias)
+        return cls._by_alias[alias]
+
+    def reset(self) -> None:
+        connection = connections[self.alias]
+        dirty = [t for t, n in self._counts(connection).items() if n and t not in self.tables]
+        if dirty:
+            connection.ops.execute_sql_flush(
+                connection.ops.sql_flush(no_style(), dirty, allow_cascade=True)
+            )
+        if self._checksum(connection) != self.checksum:
+            call_command(
+                "flush",
+                verbosity=0,
+                interactive=False,
+                database=self.alias,
+                reset_sequences=False,
+                inhibit_post_migrate=True,
+            )
+            connection.creation.deserialize_db_from_string(self.snapshot)
+
+    @staticmethod
+    def _counts(connection) -> dict[str, int]:
+        tables = sorted(connection.introspection.django_table_names(only_existing=True))
+        quote = connection.ops.quote_name
+        sql = " UNION ALL ".join(
+            f"SELECT {i}, COUNT(*) FROM {quote(table)}" for i, table in enumerate(tables)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return {tables[i]: n for i, n in cursor.fetchall()}
+
+    def _checksum(self, connection) -> str:
+        digest = hashlib.sha256()
+        with connection.cursor() as cursor:
+            for table in self.tables:
+                cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)} ORDER BY 1")
+                digest.update(repr(cursor.fetchall()).encode())
+        return digest.hexdigest()
+
+
+class KeepReferenceData(django.test.TransactionTestCase):
+    """A TransactionTestCase that keeps the reference rows instead of reloading them."""
+
+    @classmethod
+    def _fixture_setup(cls) -> None:
+        for alias in cls._databases_names(include_mirrors=False):
+            ReferenceData.of(alias)
+        # The reference rows are already there (see _fixture_teardown), so
+        # serialized rollback has nothing to reload.
+        serialized, cls.serialized_rollback = cls.serialized_rollback, False
+        try:
+            super()._fixture_setup()
+        finally:
+            cls.serialized_rollback = serialized
+
+    def _fixture_teardown(self) -> None:
+        for alias in self._databases_names(include_mirrors=False):
+            ReferenceData.of(alias).reset()
 
 
 # --- people -----------------------------------------------------------------
@@ -136,35 +243,35 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Print the tallies an xdist worker collected (see matrix.print_count)."""
+    reporter = node.config.pluginmanager.getplugin("terminalreporter")
+    for line in getattr(node, "workeroutput", {}).get("tallies", []):
+        reporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def browser(django_db_setup):
-    from django.db import connections
     from playwright.sync_api import sync_playwright
 
-    # Django keeps the serialized-rollback snapshot of the test database on its
-    # connection objects, which are per context; starting Playwright's sync API
-    # switches this thread to a new context (new connection objects). Carry the
-    # snapshot over, or groups and outcomes vanish after the first browser test
-    # whenever database tests ran before it.
-    snapshots = {
-        alias: getattr(connections[alias], "_test_serialized_contents", None)
-        for alias in connections
-    }
     with sync_playwright() as p:
-        for alias, snapshot in snapshots.items():
-            if snapshot is not None:
-                connections[alias]._test_serialized_contents = snapshot
         browser = p.chromium.launch(
             executable_path=os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium",
             args=CHROMIUM_ARGS,
         )
         yield browser
         browser.close()
+        # Playwright's sync API gave this thread a context of its own, and its
+        # database connections with it: close them while they can be reached,
+        # or dropping the test database finds them still open (under xdist,
+        # database tests may run on a worker after its first browser test).
+        connections.close_all()
 
 
 @pytest.fixture
-def live(live_server, django_db_serialized_rollback):
-    """The live server, with the reference data (groups, outcomes) kept between tests."""
+def live(live_server, transactional_db):
+    """The live server; the reference data (groups, outcomes) stays (KeepReferenceData)."""
     return live_server
 
 
@@ -181,6 +288,9 @@ def new_page(browser, live) -> Iterator[Callable]:
             **context_options,
         )
         context.set_default_timeout(10_000)
+        # Every document of the context gets axe-core before its own scripts,
+        # so assert_accessible never has to send and evaluate 650 KB again.
+        context.add_init_script(AXE_SOURCE)
         contexts.append(context)
         if user is not None:
             client = Client()
@@ -217,7 +327,6 @@ def assert_accessible(page, *, context: str | None = None) -> None:
         """() => document.getAnimations().every(a =>
             a.playState !== 'running' || a.effect.getComputedTiming().iterations === Infinity)"""
     )
-    page.evaluate(f"() => {{ {AXE_SOURCE}\n; window.axe = axe; }}")
     results = page.evaluate(
         """async (context) => {
             const r = await window.axe.run(context ? document.querySelector(context) : document,

@@ -146,7 +146,10 @@ def test_it_finds_the_app_urls_to_check():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "name,url", [(n, u) for n, u in _app_urls() if n not in PUBLIC_URL_NAMES], ids=str
+    "name,url",
+    # Named by the route alone: the sample UUIDs are new on every collection,
+    # and pytest-xdist needs the same ids in every worker.
+    [pytest.param(n, u, id=n) for n, u in _app_urls() if n not in PUBLIC_URL_NAMES],
 )
 def test_it_redirects_anonymous_users_to_login(client, name, url):
     response = client.get(url)

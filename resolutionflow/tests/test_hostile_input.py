@@ -315,7 +315,23 @@ def _role_for(name: str, method: str) -> list[str]:
     return list(dict.fromkeys(roles))
 
 
+_TARGETS: list[Target] = []
+
+
 def targets(world: World) -> list[Target]:
+    """What to attack, found once per run (per xdist worker), not once per test.
+
+    Discovery crawls every page as three roles, twice: about ten seconds. What
+    it finds (URL names, methods, roles, field names) comes from the templates
+    and the shape of the world, never from one test's rows, so every test may
+    share it.
+    """
+    if not _TARGETS:
+        _TARGETS.extend(_discover_targets(world))
+    return list(_TARGETS)
+
+
+def _discover_targets(world: World) -> list[Target]:
     inputs = discover(world)
     for key, extra in LINK_PARAMETERS.items():
         inputs[key] = inputs.get(key, set()) | extra
@@ -423,10 +439,9 @@ class Judge:
 
 
 @pytest.fixture
-def world(clock, settings) -> World:
+def world(clock) -> World:
     # Failed sign-ins hash the password they were given (even for unknown
-    # users): a fast hasher keeps a thousand of them from taking minutes.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # users): conftest's fast hasher keeps a thousand of them from taking minutes.
     return World.build()
 
 
@@ -563,7 +578,7 @@ random_value = st.one_of(
 @given(data=st.data())
 def test_it_never_fails_on_random_input(world, data):
     judge = Judge(world)
-    all_targets = data.draw(st.just(targets_cache(world)))
+    all_targets = data.draw(st.just(targets(world)))
     target = data.draw(st.sampled_from(all_targets), label="target")
     names = sorted(target.fields) or ["q"]
     values = data.draw(
@@ -583,18 +598,6 @@ def test_it_never_fails_on_random_input(world, data):
         judge.send(target, raw_query=f"{names[0]}={quote_from_bytes(raw)}", htmx=htmx)
     judge.send(target, data=values, htmx=htmx, sent=sent)
     assert not judge.problems, "\n".join(judge.problems)
-
-
-_TARGETS: dict[int, list[Target]] = {}
-
-
-def targets_cache(world: World) -> list[Target]:
-    """Discovery crawls every page: once per test, not once per example."""
-    key = id(world)
-    if key not in _TARGETS:
-        _TARGETS.clear()
-        _TARGETS[key] = targets(world)
-    return _TARGETS[key]
 
 
 # --- NUL bytes -----------------------------------------------------------------------------------

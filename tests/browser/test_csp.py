@@ -43,6 +43,12 @@ document.addEventListener("securitypolicyviolation", (event) => {
 });
 """
 CONSOLE_MARKERS = ("Content Security Policy", "Refused to")
+# Loaded, and no htmx request, swap or settle under way: what `networkidle`
+# (half a second without traffic, every time) used to stand in for.
+SETTLED = """() => document.readyState === "complete"
+    && !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling")"""
+# Violation events are dispatched as tasks: let those already queued run.
+NEXT_TASK = "() => new Promise((resolve) => setTimeout(resolve, 0))"
 
 
 class Watcher:
@@ -62,7 +68,7 @@ class Watcher:
 
     def visit(self, path: str, *, status: int = 200) -> None:
         response = self.page.goto(path)
-        self.page.wait_for_load_state("networkidle")
+        self.settle()
         self.visited += 1
         if response is None or response.status != status:
             got = response.status if response else None
@@ -85,6 +91,11 @@ class Watcher:
         csp = headers.get("content-security-policy", "")
         if "script-src 'self'" not in csp or "style-src 'self'" not in csp or "unsafe" in csp:
             self.problems.append(f"{path}: Content-Security-Policy is {csp!r}")
+
+    def settle(self) -> None:
+        """Wait until the page and its htmx swaps are done, and their violations reported."""
+        self.page.wait_for_function(SETTLED)
+        self.page.evaluate(NEXT_TASK)
 
     def check(self, where: str) -> None:
         """Record every violation so far (events and console), then start afresh."""
@@ -147,14 +158,15 @@ def completed(alice, vpn, clock) -> Session:
 def test_it_notices_a_violation(watch, alice):
     watcher = watch(alice)
     watcher.visit("/")
-    watcher.page.evaluate(
-        "document.head.insertAdjacentHTML('beforeend', '<style>body { color: red }</style>')"
-    )
-    watcher.page.evaluate(
-        "const s = document.createElement('script'); s.textContent = 'window.x = 1';"
-        "document.body.append(s)"
-    )
-    watcher.page.wait_for_timeout(200)
+    with watcher.page.expect_console_message(lambda m: "Content Security Policy" in m.text):
+        watcher.page.evaluate(
+            "document.head.insertAdjacentHTML('beforeend', '<style>body { color: red }</style>')"
+        )
+        watcher.page.evaluate(
+            "const s = document.createElement('script'); s.textContent = 'window.x = 1';"
+            "document.body.append(s)"
+        )
+        watcher.page.wait_for_function("() => window.__cspViolations.length >= 2")
     watcher.check("canary")
     assert any("style-src" in p for p in watcher.problems), watcher.problems
     assert any("script-src" in p for p in watcher.problems), watcher.problems
@@ -172,9 +184,12 @@ def test_it_keeps_the_signed_out_pages_within_the_policy(watch, alice):
     for _ in range(5):
         page.get_by_label("Username").fill("alice")
         page.get_by_label("Password").fill("wrong")
-        with page.expect_response(lambda r: r.url.endswith(reverse("login"))) as answer:
+        with (
+            page.expect_navigation(),
+            page.expect_response(lambda r: r.url.endswith(reverse("login"))) as answer,
+        ):
             page.get_by_role("button", name="Log in").click()
-        page.wait_for_load_state("networkidle")
+    watcher.settle()
     assert answer.value.status == 429
     expect(page.get_by_role("heading", name="Too many failed sign-ins")).to_be_visible()
     watcher.check("locked out")
@@ -194,7 +209,7 @@ def test_it_keeps_the_engineer_pages_within_the_policy(watch, alice, running, co
     watcher.visit(reverse("sessions:run", args=[running.pk]))
     page.get_by_role("button", name="Yes", exact=True).click()
     expect(page.get_by_role("heading", name="Reset the VPN credentials")).to_be_visible()
-    page.wait_for_load_state("networkidle")
+    watcher.settle()
     watcher.check("run: after an htmx answer")
     page.get_by_role("button", name="Complete session").click()
     expect(page.get_by_role("dialog", name="Complete the session")).to_be_visible()
@@ -213,7 +228,7 @@ def test_it_keeps_the_engineer_pages_within_the_policy(watch, alice, running, co
     page.get_by_label("Status").select_option("completed")
     page.get_by_label("Search").fill("T-1041")
     expect(page.get_by_role("article")).to_have_count(1)
-    page.wait_for_load_state("networkidle")
+    watcher.settle()
     watcher.check("history: filtered by htmx")
 
     # The detail page with its export panel, switched to another format by htmx.
@@ -222,7 +237,7 @@ def test_it_keeps_the_engineer_pages_within_the_policy(watch, alice, running, co
     expect(panel.get_by_role("heading", name="Export")).to_be_visible()
     panel.get_by_role("link", name="Markdown").click()
     expect(panel.get_by_role("link", name="Markdown")).to_have_attribute("aria-current", "true")
-    page.wait_for_load_state("networkidle")
+    watcher.settle()
     watcher.check("detail: export panel switched to Markdown")
     watcher.visit(reverse("sessions:export", args=[completed.pk, "html"]))
 

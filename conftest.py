@@ -247,8 +247,11 @@ def pytest_collection_modifyitems(config, items):
 def pytest_testnodedown(node, error):
     """Print the tallies an xdist worker collected (see matrix.print_count)."""
     reporter = node.config.pluginmanager.getplugin("terminalreporter")
+    worker = getattr(node, "workerinput", {}).get("workerid", "")
+    # A module may be shared between workers (worksteal): each line is that
+    # worker's part of its module's tally.
     for line in getattr(node, "workeroutput", {}).get("tallies", []):
-        reporter.write_line(line)
+        reporter.write_line(f"[{worker}] {line}" if worker else line)
 
 
 @pytest.fixture(scope="session")

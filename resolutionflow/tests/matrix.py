@@ -34,6 +34,8 @@ ROLES = ("anonymous", "alice", "bob", "charlie", "admin")
 WATCHED_APPS = ("flow_sessions", "trees", "auth", "sessions", "axes", "admin")
 # The rows a refused request could change in place (not only add or remove).
 CHECKSUMMED = (Session, Decision, OutcomeChange)
+# How each checksummed model names the session its rows belong to.
+LINK_TO_SESSION = {Session: "pk", Decision: "session", OutcomeChange: "session"}
 
 
 @dataclass(frozen=True)
@@ -193,8 +195,15 @@ def rolled_back(*clients: Client) -> Iterator[None]:
             client.cookies = cookies
 
 
-def fingerprint() -> tuple[dict[str, int], str]:
-    """Row counts of every table of ours, and a checksum of sessions, steps and audit rows."""
+def fingerprint(session: Session | None = None) -> tuple[dict[str, int], str]:
+    """Row counts of every table of ours, and a checksum of the rows a request could touch.
+
+    The counts catch a row added or removed anywhere. The checksum covers every
+    column of the session, step and audit rows: of `session` only when the
+    request names one (a request on one session's URL touches that session's
+    rows, and the hostile-input sweep sends thousands of them), of every
+    session otherwise.
+    """
     models = [m for m in apps.get_models() if m._meta.app_label in WATCHED_APPS]
     quote = connection.ops.quote_name
     # One query for every count: this runs around every refused request.
@@ -204,10 +213,15 @@ def fingerprint() -> tuple[dict[str, int], str]:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         counts = {models[i]._meta.label: n for i, n in cursor.fetchall()}
-    # Every column of every row as plain tuples: the same rows and columns the
-    # JSON serializer covered, without building model instances (this runs
-    # after each of the hostile-input sweep's 1,500 refusals).
-    rows = [list(model.objects.order_by("pk").values_list()) for model in CHECKSUMMED]
+    # Plain tuples, without building model instances.
+    rows = [
+        list(
+            model.objects.filter(**({LINK_TO_SESSION[model]: session.pk} if session else {}))
+            .order_by("pk")
+            .values_list()
+        )
+        for model in CHECKSUMMED
+    ]
     checksum = hashlib.sha256(repr(rows).encode()).hexdigest()
     return counts, checksum
 

@@ -245,8 +245,10 @@ class OutcomeRow:
 
 def _sql(queryset: QuerySet) -> tuple[str, list]:
     """The SQL (and its parameters) of `queryset`, to use as a part of a statement the
-    ORM cannot say (joining aggregated querysets)."""
-    sql, params = queryset.order_by().query.sql_with_params()
+    ORM cannot say (joining aggregated querysets), compiled for the queryset's own
+    database."""
+    queryset = queryset.order_by()
+    sql, params = queryset.query.get_compiler(queryset.db).as_sql()
     return sql, list(params)
 
 
@@ -267,22 +269,22 @@ def _as_date(value: date | str) -> date:
 COMPLETED = Q(IsNull(F("completed_at"), False))
 
 
-def _outcome_is(**lookups: Any) -> Q:
+def _outcome_is(using: str, **lookups: Any) -> Q:
     """Sessions whose outcome matches `lookups`, by id against the ids of those
     outcomes (run once per statement): no session row is joined to its outcome.
 
     A Q, not the bare lookup: an aggregate compiles a bare expression filter with
     its generic SQL, a Q with each database's own (see `InSubquery`)."""
-    return Q(InSubquery(F("outcome_id"), _outcome_ids(**lookups)))
+    return Q(InSubquery(F("outcome_id"), _outcome_ids(using, **lookups)))
 
 
 @cache
-def _outcome_ids(**lookups: Any) -> RawSQL:
+def _outcome_ids(using: str, **lookups: Any) -> RawSQL:
     """The SQL selecting the ids of the outcomes matching `lookups`, compiled once:
     a report statement tests a session against three such sets, and resolving the
     same small subquery in every aggregate would take longer than running the
-    statement. (Its SQL is the same on both databases.)"""
-    sql, params = _sql(Outcome.objects.filter(**lookups).values("pk"))
+    statement. (Cached per database alias: compiled for that database.)"""
+    sql, params = _sql(Outcome.objects.using(using).filter(**lookups).values("pk"))
     return RawSQL(sql, params)
 
 
@@ -291,7 +293,7 @@ def _rate(numerator: Combinable, denominator: Combinable) -> Combinable:
     return Cast(numerator, FloatField()) / NullIf(denominator, Value(0))
 
 
-def _figures(**percentiles: tuple[str, float]) -> dict[str, Any]:
+def _figures(using: str, **percentiles: tuple[str, float]) -> dict[str, Any]:
     """Aggregates over a query's sessions: started, completed, escalated (completed
     as escalated), resolution_rate and escalation_rate, and a `PercentileCont` per
     `percentiles` (alias: (field, fraction)) over the completed sessions.
@@ -301,13 +303,13 @@ def _figures(**percentiles: tuple[str, float]) -> dict[str, Any]:
     sessions, whose covering indexes hold every column read here: reading the rows
     is most of a statement's cost.
     """
-    judged = Count("pk", filter=_outcome_is(kind__in=(SUCCESS, PARTIAL, FAILURE)))
-    escalated = Count("pk", filter=COMPLETED & _outcome_is(code=ESCALATED))
+    judged = Count("pk", filter=_outcome_is(using, kind__in=(SUCCESS, PARTIAL, FAILURE)))
+    escalated = Count("pk", filter=COMPLETED & _outcome_is(using, code=ESCALATED))
     return {
         "started": Count("pk"),
         "completed": Count("completed_at"),
         "escalated": escalated,
-        "resolution_rate": _rate(Count("pk", filter=_outcome_is(kind=SUCCESS)), judged),
+        "resolution_rate": _rate(Count("pk", filter=_outcome_is(using, kind=SUCCESS)), judged),
         "escalation_rate": _rate(escalated, judged),
         **{
             alias: PercentileCont(value, fraction, filter=COMPLETED)
@@ -342,7 +344,7 @@ def summaries(
         .order_by()
         .values(period=Value(index, output_field=IntegerField()))
         .annotate(
-            **_figures(median=("duration_seconds", MEDIAN), p90=("duration_seconds", P90)),
+            **_figures(using, median=("duration_seconds", MEDIAN), p90=("duration_seconds", P90)),
             saved=Sum(saved, default=0),
         )
         for index, report_filter in enumerate(filters)
@@ -397,7 +399,9 @@ def trees(
         .using(using)
         .values(tid=F("tree_id"))
         .annotate(
-            **_figures(median=("duration_seconds", MEDIAN), steps_median=("step_count", MEDIAN))
+            **_figures(
+                using, median=("duration_seconds", MEDIAN), steps_median=("step_count", MEDIAN)
+            )
         )
     )
     # Completed sessions that ended away from a solution: their closing step record
@@ -471,9 +475,10 @@ def nodes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list
     # by byte rather than by the database's collation takes a third less time.
     tallies_sql, params = _sql(
         steps.values(nkey=Collate("node_key", "C")).annotate(
-            visits=Count("pk"),
-            dropoffs=Count("pk", filter=Q(exit=SESSION_CLOSED) & ~Q(node_kind=SOLUTION)),
-            backtracks=Count("pk", filter=Q(exit=BACKTRACKED)),
+            # Counting the key, not the id: the index holds the key, not the id.
+            visits=Count("node_key"),
+            dropoffs=Count("node_key", filter=Q(exit=SESSION_CLOSED) & ~Q(node_kind=SOLUTION)),
+            backtracks=Count("node_key", filter=Q(exit=BACKTRACKED)),
             median=PercentileCont("duration_seconds", MEDIAN),
             p90=PercentileCont("duration_seconds", P90),
         )
@@ -587,7 +592,7 @@ def engineers(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> 
         report_filter.sessions()
         .using(using)
         .values(eid=F("engineer_id"))
-        .annotate(**_figures(median=("duration_seconds", MEDIAN)))
+        .annotate(**_figures(using, median=("duration_seconds", MEDIAN)))
     )
     names_sql, names_params = _sql(
         User.objects.using(using).values(

@@ -411,7 +411,7 @@ def trees(
         .filter(report_filter.decision_q(), exit=SESSION_CLOSED)
         .exclude(node_kind=SOLUTION)
         .values(tid=F("tree_id"))
-        .annotate(dropped=Count("pk"))
+        .annotate(dropped=Count("tree"))  # not the id: the partial index holds the tree alone
     )
     names_sql, names_params = _sql(
         Tree.objects.using(using).values(tid=F("id"), tslug=F("slug"), tname=F("name"))

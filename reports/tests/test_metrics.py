@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import sqlite3
 from dataclasses import replace
 from datetime import date
 
@@ -20,6 +21,7 @@ import pytest
 from django.db import connection
 
 from reports import metrics
+from reports.aggregates import PercentileCont, install_sqlite
 from reports.metrics import (
     ChoiceShare,
     DayRow,
@@ -492,37 +494,85 @@ def _samples() -> dict[int, list[int]]:
     return groups
 
 
-def _sql_percentiles(groups: dict[int, list[int]], fractions: dict[str, float]) -> dict:
-    values = ", ".join(f"({group}, {value})" for group, vs in groups.items() for value in vs)
-    # The portable formulation, on either database.
-    ctes, params = metrics._percentile_ctes(
-        "pct",
-        source="data",
-        group="g",
-        value="v",
-        where="1 = 1",
-        fractions=fractions,
-    )
-    columns = ", ".join(fractions)
-    sql = f"WITH data (g, v) AS (VALUES {values}), {ctes} SELECT grp, {columns} FROM pct"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0]: row[1:] for row in cursor.fetchall()}
-
-
 FRACTIONS = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
 
 
-def test_it_computes_percentiles_exactly_like_percentile_cont():
+def _sqlite_percentiles(groups: dict[int, list[int | None]], fractions: list[float]) -> dict:
+    """The SQLite aggregate behind PercentileCont, on a connection of its own."""
+    db = sqlite3.connect(":memory:")
+    install_sqlite(db)
+    db.execute("CREATE TABLE data (g INTEGER, v INTEGER)")
+    db.executemany(
+        "INSERT INTO data VALUES (?, ?)", [(g, v) for g, vs in groups.items() for v in vs]
+    )
+    columns = ", ".join("percentile_cont(v, ?)" for _ in fractions)
+    rows = db.execute(f"SELECT g, {columns} FROM data GROUP BY g", fractions).fetchall()
+    db.close()
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_the_sqlite_aggregate_computes_exactly_like_percentile_cont():
     groups = _samples()
-    got = _sql_percentiles(groups, FRACTIONS)
+    got = _sqlite_percentiles(groups, list(FRACTIONS.values()))
     for group, values in groups.items():
         expected = tuple(_python_percentile_cont(values, f) for f in FRACTIONS.values())
         assert got[group] == expected, (group, values)
 
 
+@pytest.mark.parametrize(
+    ("values", "fraction", "expected"),
+    [
+        pytest.param([42], 0.5, 42.0, id="one-value"),
+        pytest.param([42], 0.9, 42.0, id="one-value-p90"),
+        pytest.param([10, 20], 0.5, 15.0, id="two-values"),
+        pytest.param([10, 20], 0.9, 10 + 0.9 * 10, id="two-values-p90"),
+        pytest.param([30, 10, 20], 0.0, 10.0, id="p0-is-the-minimum"),
+        pytest.param([30, 10, 20], 1.0, 30.0, id="p1-is-the-maximum"),
+        pytest.param([1, 2, 3, 4], 0.5, 2.5, id="even-count"),
+        # SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY v)
+        #   FROM (VALUES (60), (120), (200), (300), (400), (600), (660), (700), (2400)) t (v)
+        pytest.param(
+            [60, 120, 200, 300, 400, 600, 660, 700, 2400],
+            0.9,
+            700 + (0.9 * 8 - 7) * 1700,
+            id="p90-of-9",
+        ),
+        pytest.param([None, 5, None, 7], 0.5, 6.0, id="nulls-ignored"),
+        pytest.param([None, None], 0.5, None, id="only-nulls"),
+    ],
+)
+def test_the_sqlite_aggregate_gives_percentile_conts_values(values, fraction, expected):
+    assert _sqlite_percentiles({1: values}, [fraction]) == {1: (expected,)}
+
+
+def test_the_sqlite_aggregate_answers_no_rows_with_null():
+    db = sqlite3.connect(":memory:")
+    install_sqlite(db)
+    db.execute("CREATE TABLE data (v INTEGER)")
+    assert db.execute("SELECT percentile_cont(v, 0.5) FROM data").fetchone() == (None,)
+
+
+def test_the_sqlite_aggregate_refuses_a_fraction_outside_0_to_1():
+    with pytest.raises(sqlite3.OperationalError):
+        _sqlite_percentiles({1: [1, 2]}, [1.5])
+    with pytest.raises(ValueError):
+        PercentileCont("duration_seconds", -0.1)
+
+
+def test_every_connection_of_the_database_has_the_aggregate():
+    vendor_sql = {
+        "postgresql": "SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY v) "
+        "FROM (VALUES (1), (2), (4), (NULL)) t (v)",
+        "sqlite": "SELECT percentile_cont(v, 0.25) FROM (SELECT 1 AS v UNION ALL SELECT 2 "
+        "UNION ALL SELECT 4 UNION ALL SELECT NULL)",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(vendor_sql[connection.vendor])
+        assert cursor.fetchone() == (1.5,)
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="percentile_cont is PostgreSQL's")
-def test_it_matches_postgresql_percentile_cont_bit_for_bit():
+def test_the_reference_matches_postgresql_percentile_cont_bit_for_bit():
     groups = _samples()
     values = ", ".join(f"({group}, {value})" for group, vs in groups.items() for value in vs)
     aggregates = ", ".join(
@@ -533,4 +583,7 @@ def test_it_matches_postgresql_percentile_cont_bit_for_bit():
             f"WITH data (g, v) AS (VALUES {values}) SELECT g, {aggregates} FROM data GROUP BY g"
         )
         native = {row[0]: row[1:] for row in cursor.fetchall()}
-    assert _sql_percentiles(groups, FRACTIONS) == native
+    assert native == {
+        group: tuple(_python_percentile_cont(values, f) for f in FRACTIONS.values())
+        for group, values in groups.items()
+    }

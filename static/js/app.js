@@ -8,12 +8,13 @@
  *   3. Toasts (Django messages + htmx "toast" events)
  *   4. Copy to clipboard ([data-copy-target], [data-copy-text])
  *   5. Times: relative (<time data-relative>) and live elapsed ([data-elapsed-since])
- *   6. Disclosure widgets: dropdown <details>, <dialog> openers
+ *   6. Disclosure widgets: dropdown <details>
  *   7. Navigation page: focus after a step swap
  *   8. Boot: initialisers run on page load and after every htmx swap
  *
  * Colours and sizes come from the server (the outcomes' stylesheet, <progress>
- * timeline bars), popovers are native: nothing here writes styles.
+ * timeline bars), popovers and dialogs are native (popovertarget, command=
+ * "show-modal", closedby): nothing here writes styles or opens them.
  *
  * Other scripts can use window.ResolutionFlow.toast(message, level) and
  * window.ResolutionFlow.onLoad(fn) (fn(root) runs now and after each swap).
@@ -381,39 +382,6 @@
     }
   }
 
-  // <button data-dialog-open="#id"> opens <dialog id="id" class="dialog"> as a modal;
-  // [data-dialog-close] inside it, a click on the backdrop, or Escape closes it.
-  // Without JS such a button should sit beside a link to an equivalent page.
-  function handleDialogClicks(event) {
-    const opener = event.target.closest("[data-dialog-open]");
-    if (opener) {
-      const dialog = document.querySelector(opener.getAttribute("data-dialog-open"));
-      if (dialog && typeof dialog.showModal === "function") {
-        event.preventDefault();
-        dialog.showModal();
-      }
-      return;
-    }
-    const closer = event.target.closest("[data-dialog-close]");
-    if (closer) {
-      const dialog = closer.closest("dialog");
-      if (dialog) {
-        event.preventDefault();
-        dialog.close();
-      }
-      return;
-    }
-    if (event.target.tagName === "DIALOG" && event.target.open) {
-      const box = event.target.getBoundingClientRect();
-      const outside =
-        event.clientX < box.left ||
-        event.clientX > box.right ||
-        event.clientY < box.top ||
-        event.clientY > box.bottom;
-      if (outside) event.target.close();
-    }
-  }
-
   /* 7. Navigation page (sessions/run.html) ----------------------------------- */
 
   // Answering swaps the whole #step region, so the button that had focus is
@@ -456,7 +424,6 @@
       if (dismiss) dismissToast(dismiss.closest("[data-toast]"));
     });
     document.addEventListener("click", handleDocumentClickForDropdowns);
-    document.addEventListener("click", handleDialogClicks);
     document.addEventListener("toggle", handleDropdownToggle, true);
     document.addEventListener("keydown", handleEscape);
     initialise(document.body);

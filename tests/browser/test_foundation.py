@@ -340,22 +340,39 @@ def test_it_opens_and_closes_dialogs(engineer_page):
     _serve(
         page,
         "/__test__/dialog",
-        body="""<button type="button" class="btn" data-dialog-open="#done">Complete session</button>
-          <dialog id="done" class="dialog" aria-labelledby="done-title">
+        body="""<button type="button" class="btn" command="show-modal" commandfor="done"
+                  aria-haspopup="dialog">Complete session</button>
+          <dialog id="done" class="dialog" aria-labelledby="done-title" closedby="any">
             <div class="dialog-header"><h2 id="done-title">Complete the session</h2></div>
             <div class="dialog-footer">
-              <button type="button" class="btn btn-ghost" data-dialog-close>Cancel</button>
+              <button type="button" class="btn btn-ghost" command="close"
+                      commandfor="done">Cancel</button>
             </div>
           </dialog>""",
     )
     _htmx_get(page, "/__test__/dialog")
-    page.get_by_role("button", name="Complete session").click()
+    opener = page.get_by_role("button", name="Complete session")
     dialog = page.get_by_role("dialog", name="Complete the session")
+    # Swapped in by htmx, the native invoker, Cancel, Escape and the backdrop all work
+    # without app.js, and the browser gives the focus back to the opener each time.
+    opener.click()
     expect(dialog).to_be_visible()
     assert_accessible(page)
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
-    expect(page.get_by_role("button", name="Complete session")).to_be_focused()
+    expect(opener).to_be_focused()
+
+    opener.press("Enter")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+
+    opener.click()
+    expect(dialog).to_be_visible()
+    page.mouse.click(5, 5)  # the backdrop, outside the dialog box
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
 
 
 def test_it_has_an_accessible_password_change_page(engineer_page):

@@ -8,13 +8,13 @@
  *   3. Toasts (Django messages + htmx "toast" events)
  *   4. Copy to clipboard ([data-copy-target], [data-copy-text])
  *   5. Times: relative (<time data-relative>) and live elapsed ([data-elapsed-since])
- *   6. Disclosure widgets: dropdown <details>
- *   7. Navigation page: focus after a step swap
- *   8. Boot: initialisers run on page load and after every htmx swap
+ *   6. Navigation page: focus after a step swap
+ *   7. Boot: initialisers run on page load and after every htmx swap
  *
  * Colours and sizes come from the server (the outcomes' stylesheet, <progress>
- * timeline bars), popovers and dialogs are native (popovertarget, command=
- * "show-modal", closedby): nothing here writes styles or opens them.
+ * timeline bars); popovers (account menus, close popover) and dialogs are
+ * native (popovertarget, command="show-modal", closedby): nothing here writes
+ * styles or opens and closes them.
  *
  * Other scripts can use window.ResolutionFlow.toast(message, level) and
  * window.ResolutionFlow.onLoad(fn) (fn(root) runs now and after each swap).
@@ -350,39 +350,7 @@
     });
   }
 
-  /* 6. Disclosure widgets -------------------------------------------------- */
-
-  // <details data-dropdown> menus: close on Escape, on a click outside, and
-  // when another one opens. Without JS they still open and close on click.
-  function closeDropdowns(except) {
-    document.querySelectorAll("details[data-dropdown][open]").forEach(function (details) {
-      if (details !== except && !details.contains(except)) details.open = false;
-    });
-  }
-
-  function handleDropdownToggle(event) {
-    const details = event.target;
-    if (details.matches && details.matches("details[data-dropdown]") && details.open) {
-      closeDropdowns(details);
-    }
-  }
-
-  function handleDocumentClickForDropdowns(event) {
-    const inside = event.target.closest("details[data-dropdown]");
-    closeDropdowns(inside);
-  }
-
-  function handleEscape(event) {
-    if (event.key !== "Escape") return;
-    const open = document.querySelector("details[data-dropdown][open]");
-    if (open) {
-      open.open = false;
-      const summary = open.querySelector("summary");
-      if (summary) summary.focus();
-    }
-  }
-
-  /* 7. Navigation page (sessions/run.html) ----------------------------------- */
+  /* 6. Navigation page (sessions/run.html) ----------------------------------- */
 
   // Answering swaps the whole #step region, so the button that had focus is
   // gone. Move focus to the new step's heading (tabindex="-1") so keyboard and
@@ -394,7 +362,7 @@
     if (title) title.focus();
   });
 
-  /* 8. Boot ----------------------------------------------------------------- */
+  /* 7. Boot ----------------------------------------------------------------- */
 
   const initialisers = [initToasts, initTimes, initGreeting];
 
@@ -423,9 +391,6 @@
       const dismiss = event.target.closest("[data-toast-dismiss]");
       if (dismiss) dismissToast(dismiss.closest("[data-toast]"));
     });
-    document.addEventListener("click", handleDocumentClickForDropdowns);
-    document.addEventListener("toggle", handleDropdownToggle, true);
-    document.addEventListener("keydown", handleEscape);
     initialise(document.body);
     window.setInterval(tickTimes, 1000);
   }

@@ -95,13 +95,21 @@ def test_it_logs_out_from_the_user_menu(engineer_page):
     page = engineer_page
     page.goto("/")
     menu = page.locator(".user-menu")
-    menu.locator("summary").click()
+    trigger = menu.get_by_role("button", name=re.compile("account menu"))
+    expect(trigger).to_have_attribute("popovertarget", "user-menu-panel")
+    trigger.click()
     expect(menu.get_by_role("link", name="Change password")).to_be_visible()
     page.keyboard.press("Escape")
     expect(menu.get_by_role("link", name="Change password")).to_be_hidden()
-    expect(menu.locator("summary")).to_be_focused()
+    expect(trigger).to_be_focused()
 
-    menu.locator("summary").click()
+    # A click outside closes it too (popover="auto": the browser's light dismiss).
+    trigger.click()
+    page.get_by_role("heading", level=1).click()
+    expect(menu.get_by_role("link", name="Change password")).to_be_hidden()
+
+    trigger.press("Enter")
+    expect(menu.get_by_role("link", name="Change password")).to_be_visible()
     menu.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
 

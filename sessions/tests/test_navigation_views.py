@@ -263,7 +263,6 @@ def test_it_renders_the_completion_form_inline_without_javascript(alice_client, 
     assert response.status_code == 200
     assert 'id="complete-dialog"' not in html
     assert f'action="{url("complete", session)}"' in html
-    assert 'name="source" value="navigation"' in html
     assert ">Complete</button>" in html
 
 

@@ -4,19 +4,19 @@
  * Everything here is progressive enhancement: every page works without it.
  * Sections:
  *   1. Utilities
- *   2. htmx configuration (409/422 responses swap like a 200, error toasts)
+ *   2. htmx errors: a toast for responses htmx does not swap (config: base.html)
  *   3. Toasts (Django messages + htmx "toast" events)
  *   4. Copy to clipboard ([data-copy-target], [data-copy-text])
  *   5. Times: relative (<time data-relative>) and live elapsed ([data-elapsed-since])
- *   6. Disclosure widgets: dropdown <details>, <dialog> openers
- *   7. Navigation page: focus after a step swap
- *   8. Boot: initialisers run on page load and after every htmx swap
+ *   6. Boot: initialisers run on page load and after every htmx swap
  *
  * Colours and sizes come from the server (the outcomes' stylesheet, <progress>
- * timeline bars), popovers are native: nothing here writes styles.
+ * timeline bars); popovers (account menus, close popover) and dialogs are
+ * native (popovertarget, command="show-modal", closedby): nothing here writes
+ * styles or opens and closes them.
  *
- * Other scripts can use window.ResolutionFlow.toast(message, level) and
- * window.ResolutionFlow.onLoad(fn) (fn(root) runs now and after each swap).
+ * The sections below use window.ResolutionFlow.toast(message, level) and
+ * window.ResolutionFlow.writeClipboard(text).
  */
 (function () {
   "use strict";
@@ -42,27 +42,10 @@
     return String(number).padStart(2, "0");
   }
 
-  /* 2. htmx configuration ------------------------------------------------- */
+  /* 2. htmx errors ---------------------------------------------------------- */
 
-  // A 409 (stale action: the session moved on) and a 422 (invalid form) carry
-  // a body meant to replace the target, exactly like a 200. htmx 2 does not
-  // swap 4xx responses by default, so say so explicitly. Other errors are not
-  // swapped; they raise a toast instead (see handleHtmxError).
-  function configureHtmx() {
-    if (!window.htmx) return;
-    window.htmx.config.responseHandling = [
-      { code: "204", swap: false },
-      { code: "[23]..", swap: true },
-      { code: "409", swap: true, error: false },
-      { code: "422", swap: true, error: false },
-      { code: "[45]..", swap: false, error: true },
-      { code: "...", swap: false },
-    ];
-    // The CSP forbids the inline <style> htmx would inject; app.css has the rules.
-    window.htmx.config.includeIndicatorStyles = false;
-    // No inline scripts are allowed anywhere, swapped content included.
-    window.htmx.config.allowScriptTags = false;
-  }
+  // base.html's htmx-config swaps 409 and 422 bodies like a 200 and leaves other
+  // 4xx/5xx unswapped: those raise a toast here.
 
   const HTTP_ERROR_MESSAGES = {
     403: "You don't have permission to do that.",
@@ -99,19 +82,10 @@
     return document.getElementById("toast-region");
   }
 
+  // base.html always includes the blueprint (_toast_template.html).
   function buildToast(message, level) {
     const template = document.getElementById("toast-template");
-    let toast;
-    if (template && template.content.firstElementChild) {
-      toast = template.content.firstElementChild.cloneNode(true);
-    } else {
-      toast = document.createElement("div");
-      toast.className = "toast";
-      toast.setAttribute("data-toast", "");
-      const text = document.createElement("p");
-      text.className = "toast-message";
-      toast.appendChild(text);
-    }
+    const toast = template.content.firstElementChild.cloneNode(true);
     toast.dataset.level = level;
     toast.querySelector(".toast-message").textContent = message;
     return toast;
@@ -349,101 +323,15 @@
     });
   }
 
-  /* 6. Disclosure widgets -------------------------------------------------- */
-
-  // <details data-dropdown> menus: close on Escape, on a click outside, and
-  // when another one opens. Without JS they still open and close on click.
-  function closeDropdowns(except) {
-    document.querySelectorAll("details[data-dropdown][open]").forEach(function (details) {
-      if (details !== except && !details.contains(except)) details.open = false;
-    });
-  }
-
-  function handleDropdownToggle(event) {
-    const details = event.target;
-    if (details.matches && details.matches("details[data-dropdown]") && details.open) {
-      closeDropdowns(details);
-    }
-  }
-
-  function handleDocumentClickForDropdowns(event) {
-    const inside = event.target.closest("details[data-dropdown]");
-    closeDropdowns(inside);
-  }
-
-  function handleEscape(event) {
-    if (event.key !== "Escape") return;
-    const open = document.querySelector("details[data-dropdown][open]");
-    if (open) {
-      open.open = false;
-      const summary = open.querySelector("summary");
-      if (summary) summary.focus();
-    }
-  }
-
-  // <button data-dialog-open="#id"> opens <dialog id="id" class="dialog"> as a modal;
-  // [data-dialog-close] inside it, a click on the backdrop, or Escape closes it.
-  // Without JS such a button should sit beside a link to an equivalent page.
-  function handleDialogClicks(event) {
-    const opener = event.target.closest("[data-dialog-open]");
-    if (opener) {
-      const dialog = document.querySelector(opener.getAttribute("data-dialog-open"));
-      if (dialog && typeof dialog.showModal === "function") {
-        event.preventDefault();
-        dialog.showModal();
-      }
-      return;
-    }
-    const closer = event.target.closest("[data-dialog-close]");
-    if (closer) {
-      const dialog = closer.closest("dialog");
-      if (dialog) {
-        event.preventDefault();
-        dialog.close();
-      }
-      return;
-    }
-    if (event.target.tagName === "DIALOG" && event.target.open) {
-      const box = event.target.getBoundingClientRect();
-      const outside =
-        event.clientX < box.left ||
-        event.clientX > box.right ||
-        event.clientY < box.top ||
-        event.clientY > box.bottom;
-      if (outside) event.target.close();
-    }
-  }
-
-  /* 7. Navigation page (sessions/run.html) ----------------------------------- */
-
-  // Answering swaps the whole #step region, so the button that had focus is
-  // gone. Move focus to the new step's heading (tabindex="-1") so keyboard and
-  // screen-reader users continue from the question they now have to answer.
-  document.addEventListener("htmx:afterSettle", function (event) {
-    const target = event.detail && event.detail.target;
-    if (!target || target.id !== "step") return;
-    const title = document.getElementById("step-title");
-    if (title) title.focus();
-  });
-
-  /* 8. Boot ----------------------------------------------------------------- */
-
-  const initialisers = [initToasts, initTimes, initGreeting];
+  /* 6. Boot ----------------------------------------------------------------- */
 
   function initialise(root) {
-    initialisers.forEach(function (init) {
+    [initToasts, initTimes, initGreeting].forEach(function (init) {
       init(root);
     });
   }
 
-  /** Run `init(root)` now on the document and again inside every htmx swap. */
-  function onLoad(init) {
-    initialisers.push(init);
-    if (document.body) init(document.body);
-  }
-
   function boot() {
-    configureHtmx();
     document.body.addEventListener("toast", handleToastEvent);
     document.body.addEventListener("htmx:responseError", handleHtmxError);
     document.body.addEventListener("htmx:sendError", handleHtmxSendError);
@@ -455,20 +343,13 @@
       const dismiss = event.target.closest("[data-toast-dismiss]");
       if (dismiss) dismissToast(dismiss.closest("[data-toast]"));
     });
-    document.addEventListener("click", handleDocumentClickForDropdowns);
-    document.addEventListener("click", handleDialogClicks);
-    document.addEventListener("toggle", handleDropdownToggle, true);
-    document.addEventListener("keydown", handleEscape);
     initialise(document.body);
     window.setInterval(tickTimes, 1000);
   }
 
   window.ResolutionFlow = {
     toast: showToast,
-    onLoad: onLoad,
     writeClipboard: writeClipboard,
-    formatElapsed: formatElapsed,
-    formatRelative: formatRelative,
   };
 
   if (document.readyState === "loading") {
@@ -485,8 +366,9 @@
  * the text that URL returns at the moment of the click, so the copy reflects
  * the session as it is now, not as it was when the page loaded. The fetch is
  * handed to the clipboard as a promise (ClipboardItem) so browsers that tie
- * clipboard writes to the click (Safari) still accept it. The buttons are
- * rendered `hidden` and shown here: without JavaScript a plain link stands in.
+ * clipboard writes to the click (Safari) still accept it. The buttons show
+ * once app.js has set the `.js` class (sessions.css): without JavaScript a
+ * plain link stands in.
  */
 (function () {
   "use strict";
@@ -542,28 +424,7 @@
     }
   }
 
-  function revealCopyUrlButtons(root) {
-    const buttons = Array.from(root.querySelectorAll ? root.querySelectorAll("[data-copy-url]") : []);
-    if (root.matches && root.matches("[data-copy-url]")) buttons.push(root);
-    buttons.forEach(function (button) {
-      button.hidden = false;
-    });
-  }
-
-  function boot() {
-    document.addEventListener("click", handleCopyUrlClick);
-    if (window.ResolutionFlow) {
-      window.ResolutionFlow.onLoad(revealCopyUrlButtons);
-    } else {
-      revealCopyUrlButtons(document.body);
-    }
-  }
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", boot);
-  } else {
-    boot();
-  }
+  document.addEventListener("click", handleCopyUrlClick);
 })();
 
 /* ==========================================================================

@@ -95,13 +95,21 @@ def test_it_logs_out_from_the_user_menu(engineer_page):
     page = engineer_page
     page.goto("/")
     menu = page.locator(".user-menu")
-    menu.locator("summary").click()
+    trigger = menu.get_by_role("button", name=re.compile("account menu"))
+    expect(trigger).to_have_attribute("popovertarget", "user-menu-panel")
+    trigger.click()
     expect(menu.get_by_role("link", name="Change password")).to_be_visible()
     page.keyboard.press("Escape")
     expect(menu.get_by_role("link", name="Change password")).to_be_hidden()
-    expect(menu.locator("summary")).to_be_focused()
+    expect(trigger).to_be_focused()
 
-    menu.locator("summary").click()
+    # A click outside closes it too (popover="auto": the browser's light dismiss).
+    trigger.click()
+    page.get_by_role("heading", level=1).click()
+    expect(menu.get_by_role("link", name="Change password")).to_be_hidden()
+
+    trigger.press("Enter")
+    expect(menu.get_by_role("link", name="Change password")).to_be_visible()
     menu.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
 
@@ -340,22 +348,39 @@ def test_it_opens_and_closes_dialogs(engineer_page):
     _serve(
         page,
         "/__test__/dialog",
-        body="""<button type="button" class="btn" data-dialog-open="#done">Complete session</button>
-          <dialog id="done" class="dialog" aria-labelledby="done-title">
+        body="""<button type="button" class="btn" command="show-modal" commandfor="done"
+                  aria-haspopup="dialog">Complete session</button>
+          <dialog id="done" class="dialog" aria-labelledby="done-title" closedby="any">
             <div class="dialog-header"><h2 id="done-title">Complete the session</h2></div>
             <div class="dialog-footer">
-              <button type="button" class="btn btn-ghost" data-dialog-close>Cancel</button>
+              <button type="button" class="btn btn-ghost" command="close"
+                      commandfor="done">Cancel</button>
             </div>
           </dialog>""",
     )
     _htmx_get(page, "/__test__/dialog")
-    page.get_by_role("button", name="Complete session").click()
+    opener = page.get_by_role("button", name="Complete session")
     dialog = page.get_by_role("dialog", name="Complete the session")
+    # Swapped in by htmx, the native invoker, Cancel, Escape and the backdrop all work
+    # without app.js, and the browser gives the focus back to the opener each time.
+    opener.click()
     expect(dialog).to_be_visible()
     assert_accessible(page)
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
-    expect(page.get_by_role("button", name="Complete session")).to_be_focused()
+    expect(opener).to_be_focused()
+
+    opener.press("Enter")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+
+    opener.click()
+    expect(dialog).to_be_visible()
+    page.mouse.click(5, 5)  # the backdrop, outside the dialog box
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
 
 
 def test_it_has_an_accessible_password_change_page(engineer_page):

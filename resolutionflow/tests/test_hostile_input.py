@@ -134,6 +134,7 @@ LINK_PARAMETERS: dict[tuple[str, str], set[str]] = {
     ("trees:library", "GET"): {"tag"},
     ("trees:detail", "GET"): {"version"},
     ("sessions:history", "GET"): {"page", "close", "engineer"},
+    ("sessions:close-form", "GET"): {"next"},
     ("sessions:run", "GET"): {"complete"},
     ("sessions:export", "GET"): {"detail", "upto", "download"},
     ("sessions:history-csv", "GET"): {"q", "status", "outcome", "tree", "engineer", "from", "to"},
@@ -155,6 +156,7 @@ NO_INPUT = {
     "password_change_done",
     "sessions:detail",
     "sessions:begin",
+    "sessions:outcome-styles",
 }
 # Text fields people type into: each must refuse NUL bytes with a message.
 TEXT_FIELDS: dict[str, set[str]] = {
@@ -166,6 +168,7 @@ TEXT_FIELDS: dict[str, set[str]] = {
     "sessions:notes": {"notes"},
     "sessions:scratchpad": {"scratchpad"},
     "sessions:complete": {"outcome_notes", "next_steps"},
+    "sessions:close": {"outcome_notes"},
 }
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/sessions/"}
 # Their valid body is prepared by answering a step first (World.valid_post).
@@ -470,9 +473,8 @@ def test_it_knows_the_input_of_every_url(world):
     fields = {(t.route.name, t.method): t.fields for t in found}
     # The discovery sees the forms as they are rendered, hidden fields included.
     assert {"decision", "choice", "notes"} <= fields["sessions:answer", "POST"]
-    assert {"outcome", "outcome_notes", "next_steps", "source", "next"} <= fields[
-        "sessions:complete", "POST"
-    ]
+    assert {"outcome", "outcome_notes", "next_steps"} <= fields["sessions:complete", "POST"]
+    assert {"outcome", "outcome_notes", "next"} <= fields["sessions:close", "POST"]
     assert {"ticket_ref", "client", "summary", "session_id"} <= fields["sessions:start", "POST"]
     assert {"q", "status", "outcome", "tree", "from", "to"} <= fields["sessions:history", "GET"]
     assert {"from", "to", "tree", "engineer"} <= fields["reports:overview", "GET"]

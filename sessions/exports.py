@@ -68,6 +68,22 @@ PSA_WIDTH = 100
 NONE_TEXT = "—"
 
 
+# What a step's line in every export shows, read in one values_list.
+STEP_FIELDS = (
+    "seq",
+    "node_key",
+    "node_kind",
+    "node_title",
+    "answer_label",
+    "notes",
+    "entered_at",
+    "exited_at",
+    "duration_seconds",
+    "exit",
+    "undone",
+)
+
+
 # --- the shared data ---------------------------------------------------------
 
 
@@ -268,22 +284,7 @@ def export_data(
     decisions = Decision.objects.filter(session=session).order_by("seq")
     if detail == "standard":
         decisions = decisions.on_path()
-    rows = list(
-        decisions.values_list(
-            "seq",
-            "node_key",
-            "node_kind",
-            "node_title",
-            "answer_label",
-            "notes",
-            "entered_at",
-            "exited_at",
-            "duration_seconds",
-            "exit",
-            "undone",
-            named=True,
-        )
-    )
+    rows = list(decisions.values_list(*STEP_FIELDS, named=True))
     listed = rows if upto is None else rows[:upto]
     steps = tuple(
         ExportStep(

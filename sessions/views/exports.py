@@ -231,20 +231,7 @@ def _step_rows(sessions: QuerySet[Session]) -> Iterator[list]:
     rows = (
         Decision.objects.filter(session__in=sessions.order_by().values("pk"))
         .order_by("-session__created_at", "session_id", "seq")
-        .values_list(
-            "session_id",
-            "seq",
-            "node_key",
-            "node_kind",
-            "node_title",
-            "answer_label",
-            "notes",
-            "entered_at",
-            "exited_at",
-            "duration_seconds",
-            "exit",
-            "undone",
-        )
+        .values_list("session_id", *exports.STEP_FIELDS)
     )
     yield from rows.iterator(chunk_size=CSV_CHUNK_SIZE)
 

@@ -1,4 +1,4 @@
-"""Project-wide views: the health check and the 500 page."""
+"""Project-wide views: the health check, the favicon and the 500 page."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ import logging
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    HttpResponseServerError,
+    JsonResponse,
+)
 from django.template import loader
-from django.views.decorators.cache import never_cache
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
 
 from resolutionflow.http import HtmxHttpRequest
@@ -29,6 +36,16 @@ def healthz(request: HtmxHttpRequest) -> JsonResponse:
         logger.warning("healthz: database unavailable", exc_info=True)
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@require_GET
+@login_not_required
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """`/favicon.ico`, which browsers ask for where a document names no icon (the
+    exports opened as text, Django's debug pages): the logo. A temporary redirect,
+    cached for a day, since the logo's hashed static name changes with its content."""
+    return HttpResponseRedirect(static("img/logo.svg"))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

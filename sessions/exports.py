@@ -22,7 +22,8 @@ Choices worth knowing:
   recorded `seq`. Durations are human-readable (`format_duration`) in the
   human formats and integer seconds in JSON and CSV. Human timestamps are in
   `settings.TIME_ZONE` and name it; JSON and CSV timestamps are ISO 8601 UTC
-  with microseconds (`2026-02-10T09:15:00.123456Z`).
+  with microseconds (`2026-02-10T09:15:00.123456Z`); the HTML export's
+  `<time datetime>` has milliseconds, all HTML allows (`html_datetime`).
 - An active session says "In progress — exported at …" and shows the open
   step's elapsed time; in JSON the open step has `exited_at`,
   `duration_seconds` and `exit` null (no way of leaving it has happened yet),
@@ -58,6 +59,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from resolutionflow import clock
+from resolutionflow.timestamps import html_datetime
 from sessions.formatting import format_elapsed, whole_seconds
 from sessions.models import Decision, Session
 from trees.models import Node
@@ -154,11 +156,12 @@ class ExportStep:
 
     @property
     def entered_iso(self) -> str:
-        return iso_utc(self.entered_at)
+        """For the HTML export's `<time datetime>`: milliseconds, in the zone shown."""
+        return html_datetime(self.entered_at, timezone.get_default_timezone())
 
     @property
-    def exited_iso(self) -> str | None:
-        return iso_utc(self.exited_at)
+    def exited_iso(self) -> str:
+        return html_datetime(self.exited_at, timezone.get_default_timezone())
 
     @property
     def times_text(self) -> str:

@@ -6,6 +6,10 @@ pairs (`resolutionflow.widgets.option_tags`).
 `{{ user|display_name }}`: a person's full name, else their username
 (`resolutionflow.users.display_name`).
 
+`{{ session.started_at|html_datetime }}`: a moment for `<time datetime>` or a data-
+attribute, to the millisecond (`resolutionflow.timestamps.html_datetime`); never
+`|date:"c"`, whose microseconds HTML does not allow.
+
 `{% icon "clock" %}`, `{% icon "play" class="icon-sm" %}`: an inline SVG icon (24×24,
 stroked with currentColor, decorative: aria-hidden). Give the surrounding control its
 own text or aria-label; icons never carry meaning alone.
@@ -20,7 +24,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from resolutionflow import users
+from resolutionflow import timestamps, users
 from resolutionflow.widgets import option_tags
 
 register = template.Library()
@@ -96,6 +100,11 @@ ICONS = {
 }
 # Icons with their own CSS hook (app.js swaps copy/check on the copy buttons).
 _EXTRA_CLASS = {"copy": " icon-copy", "check": " icon-check"}
+
+
+@register.filter
+def html_datetime(value) -> str:
+    return timestamps.html_datetime(value)
 
 
 @register.simple_tag

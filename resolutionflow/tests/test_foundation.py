@@ -25,9 +25,10 @@ from django.views.defaults import server_error
 
 from resolutionflow import views
 from resolutionflow.tests.factories import DEFAULT_PASSWORD, UserFactory
+from resolutionflow.timestamps import html_datetime
 
 LOGIN_URL = "/accounts/login/"
-PUBLIC_URL_NAMES = {"login", "healthz"}
+PUBLIC_URL_NAMES = {"login", "healthz", "favicon"}
 SAMPLE_VALUES = {
     "slug": lambda: "x",
     "str": lambda: "x",
@@ -192,6 +193,29 @@ def test_it_reports_503_when_the_database_is_down():
         response = Client().get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "unavailable"
+
+
+# --- the favicon --------------------------------------------------------------
+
+
+def test_it_sends_browsers_asking_for_favicon_ico_to_the_logo(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/static/img/logo.svg"
+    assert "max-age=86400" in response["Cache-Control"]
+    assert client.post("/favicon.ico").status_code == 405
+
+
+@pytest.mark.django_db
+def test_it_names_the_icon_on_app_and_admin_pages(alice_client, admin_client_logged_in):
+    icon = '<link rel="icon" href="/static/img/logo.svg" type="image/svg+xml">'
+
+    assert icon in alice_client.get("/").content.decode()
+    for url in ["/admin/", "/admin/trees/tree/", "/admin/trees/tree/add/", "/admin/login/"]:
+        html = admin_client_logged_in.get(url, follow=True).content.decode()
+        assert html.count(icon) == 1, url
+    assert icon in Client().get("/admin/login/").content.decode()
 
 
 # --- navigation per role ------------------------------------------------------
@@ -362,7 +386,7 @@ def test_it_lists_active_sessions_with_resume_links(alice, alice_client, bob):
     assert "VPN won&#x27;t connect" in html
     assert "T-1042" in html and "Acme Ltd" in html
     assert f'href="{reverse("sessions:run", args=[mine.pk])}"' in html
-    assert f'datetime="{mine.started_at.isoformat()}" data-relative' in html
+    assert f'datetime="{html_datetime(mine.started_at)}" data-relative' in html
     assert "T-9999" not in html
     assert str(theirs.pk) not in html
 

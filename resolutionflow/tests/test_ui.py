@@ -1,12 +1,17 @@
-"""The project-wide template tags and widgets (resolutionflow.templatetags.ui, .widgets)."""
+"""Project-wide template tags and helpers (templatetags.ui, widgets, timestamps)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django import forms
 from django.contrib.auth import get_user_model
 from django.template import TemplateSyntaxError, engines
+from django.utils import timezone
 
+from resolutionflow.timestamps import html_datetime
 from resolutionflow.users import display_name
 from resolutionflow.widgets import PlainSelect
 
@@ -115,3 +120,18 @@ def test_display_name_is_escaped_in_templates():
     user = get_user_model()(username="x", first_name="<b>Bo</b>")
 
     assert render("{{ user|display_name }}", user=user) == "&lt;b&gt;Bo&lt;/b&gt;"
+
+
+def test_html_datetime_keeps_milliseconds_in_the_current_time_zone():
+    moment = datetime(2026, 2, 10, 9, 15, 0, 123456, tzinfo=UTC)
+
+    assert html_datetime(moment) == "2026-02-10T09:15:00.123+00:00"
+    assert render("{{ moment|html_datetime }}", moment=moment) == "2026-02-10T09:15:00.123+00:00"
+    with timezone.override(ZoneInfo("Europe/Berlin")):
+        assert html_datetime(moment) == "2026-02-10T10:15:00.123+01:00"
+    assert html_datetime(moment, ZoneInfo("America/New_York")) == "2026-02-10T04:15:00.123-05:00"
+
+
+def test_html_datetime_of_no_moment_is_empty():
+    assert html_datetime(None) == ""
+    assert render("{{ gone|html_datetime }}", gone=None) == ""

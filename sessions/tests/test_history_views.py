@@ -9,6 +9,7 @@ from urllib.parse import quote
 import pytest
 from django.urls import reverse
 
+from resolutionflow.timestamps import html_datetime
 from sessions import services
 from sessions.models import Session
 from sessions.tests.factories import SessionFactory, build_version, outcome
@@ -145,7 +146,7 @@ def test_it_shows_an_active_card_with_its_current_step_and_live_duration(
     assert "T-1042" in html and "Acme Ltd" in html
     assert 'data-status="active"' in html
     assert "Reset the VPN credentials" in html  # the open step
-    assert f'data-elapsed-since="{session.started_at.isoformat()}"' in html
+    assert f'data-elapsed-since="{html_datetime(session.started_at)}"' in html
     assert "2m 30s" in html
     assert re.search(r"<dt>Steps</dt>\s*<dd[^>]*>2</dd>", html)
     assert "data-relative" in html and 'title="10 Feb 2026, 09:15"' in html

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from resolutionflow.timestamps import html_datetime
 from sessions import services
 from sessions.formatting import format_duration, format_elapsed, whole_seconds
 from sessions.models import Decision, Session
@@ -242,7 +243,7 @@ def test_it_shows_the_open_step_with_its_answers(alice_client, session):
     assert ">Yes</button>" in html and ">No</button>" in html
     assert f'name="decision" value="{open_step(session).pk}"' in html
     assert "Step notes" in html and "Scratchpad" in html and "Complete session" in html
-    assert f'data-elapsed-since="{session.started_at.isoformat()}"' in html
+    assert f'data-elapsed-since="{html_datetime(session.started_at)}"' in html
     # The first step has nowhere to go back to.
     assert ">\n              Back\n" not in html
 

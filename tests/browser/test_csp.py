@@ -1,4 +1,5 @@
-"""Every page works under the strict Content-Security-Policy, the admin included.
+"""Every page works under the strict Content-Security-Policy, the admin included, with a
+clean console and no failed request.
 
 Chromium reports each blocked script, style or eval twice: a console message
 ("Refused to apply inline style … Content Security Policy …") and a
@@ -9,13 +10,23 @@ as the role that uses it, interacted with where JavaScript or htmx changes it
 both records must stay empty. The document's security headers are checked on
 every visit.
 
-`test_it_notices_a_violation` proves the listeners work: without it a broken
-listener would pass every page.
+The same watcher records every other console error (htmx logs its own there,
+as for a selector that matches nothing), every uncaught exception
+(`pageerror`), and every request that fails or answers 4xx/5xx: an asset or
+the favicon that 404s, an htmx request refused. The document itself may have
+the status the visit expects (the 404 page), and so may its console line.
+`test_a_whole_session_keeps_the_console_clean` steps through a session with
+htmx, goes Back, autosaves, completes, closes another from history, then opens
+its pages again.
+
+`test_it_notices_a_violation` and `test_it_notices_console_errors_and_failed_requests`
+prove the listeners work: without them a broken listener would pass every page.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 import pytest
 from django.urls import reverse
@@ -52,21 +63,57 @@ NEXT_TASK = "() => new Promise((resolve) => setTimeout(resolve, 0))"
 
 
 class Watcher:
-    """A page with both violation records; `check()` collects what went wrong."""
+    """A page with both violation records, its console, its errors and its requests;
+    `check()` collects what went wrong."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, base_url: str) -> None:
         self.page = page
+        self.base_url = base_url
         self.console: list[str] = []
         self.problems: list[str] = []
         self.visited = 0
+        # The document being visited and the status it is expected to have.
+        self.expected: tuple[str, int] | None = None
         page.add_init_script(RECORDER)
         page.on("console", self._on_console)
+        page.on("pageerror", self._on_page_error)
+        page.on("response", self._on_response)
+        page.on("requestfailed", self._on_request_failed)
+
+    def _expected(self, url: str, status: int) -> bool:
+        return self.expected is not None and self.expected == (url.split("#")[0], status)
 
     def _on_console(self, message) -> None:
         if any(marker in message.text for marker in CONSOLE_MARKERS):
             self.console.append(f"{self.page.url}: {message.text}")
+        elif message.type == "error":
+            answered = re.search(r"status of (\d{3})", message.text)
+            if answered and self._expected(message.location.get("url", ""), int(answered[1])):
+                return
+            self.console.append(f"{self.page.url}: console error: {message.text}")
+
+    def _on_page_error(self, error) -> None:
+        self.console.append(f"{self.page.url}: uncaught {error.name}: {error.message}")
+
+    def _on_response(self, response) -> None:
+        if response.status >= 400 and not self._expected(response.url, response.status):
+            request = response.request
+            self.console.append(
+                f"{self.page.url}: {request.method} {response.url} ({request.resource_type})"
+                f" answered {response.status}"
+            )
+
+    def _on_request_failed(self, request) -> None:
+        # A navigation or an htmx `hx-sync` abort cancels requests still under way.
+        if request.failure != "net::ERR_ABORTED":
+            self.console.append(f"{self.page.url}: {request.url} failed: {request.failure}")
+
+    def expect(self, path: str, status: int) -> None:
+        """The next document is `path`, answering `status`: not a failed request."""
+        self.expected = (urljoin(self.base_url, path).split("#")[0], status)
 
     def visit(self, path: str, *, status: int = 200) -> None:
+        self.expect(path, status)
         response = self.page.goto(path)
         self.settle()
         self.visited += 1
@@ -112,9 +159,9 @@ class Watcher:
 
 
 @pytest.fixture
-def watch(new_page):
+def watch(new_page, live):
     def make(user=None, **options) -> Watcher:
-        return Watcher(new_page(user, **options))
+        return Watcher(new_page(user, **options), live.url)
 
     return make
 
@@ -173,6 +220,23 @@ def test_it_notices_a_violation(watch, alice):
     assert any("Content Security Policy" in p for p in watcher.problems), watcher.problems
 
 
+def test_it_notices_console_errors_and_failed_requests(watch, alice):
+    watcher = watch(alice)
+    watcher.visit("/")
+    page = watcher.page
+    with page.expect_console_message(lambda m: m.type == "error"):
+        page.evaluate("console.error('canary: logged')")
+    with page.expect_event("pageerror"):
+        page.evaluate("setTimeout(() => { throw new Error('canary: thrown'); })")
+    with page.expect_response(lambda r: r.url.endswith("/static/no-such.css")):
+        page.evaluate("fetch('/static/no-such.css')")
+    watcher.check("canary")
+    problems = "\n".join(watcher.problems)
+    assert "console error: canary: logged" in problems, problems
+    assert "uncaught Error: canary: thrown" in problems, problems
+    assert "/static/no-such.css (fetch) answered 404" in problems, problems
+
+
 # --- pages ---------------------------------------------------------------------------------------
 
 
@@ -181,6 +245,7 @@ def test_it_keeps_the_signed_out_pages_within_the_policy(watch, alice):
     watcher.visit(reverse("login"))
     page = watcher.page
     # Five wrong passwords: the locked-out page (429) is a page too.
+    watcher.expect(reverse("login"), 429)
     for _ in range(5):
         page.get_by_label("Username").fill("alice")
         page.get_by_label("Password").fill("wrong")
@@ -245,6 +310,68 @@ def test_it_keeps_the_engineer_pages_within_the_policy(watch, alice, running, co
     watcher.visit("/no-such-page/", status=404)
     watcher.visit(reverse("reports:overview"), status=403)
     watcher.assert_clean()
+
+
+def test_a_whole_session_keeps_the_console_clean(watch, alice, vpn, clock):
+    running = services.session_create(tree=vpn.tree, engineer=alice, ticket_ref="T-2001")
+    other = services.session_create(tree=vpn.tree, engineer=alice, ticket_ref="T-2002")
+    watcher = watch(alice)
+    page = watcher.page
+
+    def press(name: str, then: str) -> None:
+        page.get_by_role("button", name=name, exact=True).click()
+        expect(page.get_by_role("heading", name=then, exact=True)).to_be_visible()
+        watcher.settle()
+        watcher.check(f"run: {name} → {then}")
+
+    watcher.visit(reverse("sessions:run", args=[running.pk]))
+    # The step notes and the scratchpad autosave by htmx.
+    page.get_by_label("Step notes").fill("Client 5.2")
+    expect(page.locator("#notes-state")).to_contain_text("Notes saved")
+    page.get_by_label("Scratchpad").fill("Gateway vpn.example.com")
+    expect(page.locator("#scratchpad-state")).to_contain_text("Saved")
+    watcher.check("run: autosaved")
+    press("Yes", "Reset the VPN credentials")
+    press("Done", "Does it connect now?")
+    press("Back", "Reset the VPN credentials")
+    page.get_by_role("button", name="Save notes").click()
+    expect(page.locator("#notes-state")).to_contain_text("Notes saved")
+    press("Done", "Does it connect now?")
+    press("Yes", "Credentials reset fixed it")
+    page.get_by_role("button", name="Complete session").click()
+    dialog = page.get_by_role("dialog", name="Complete the session")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Complete", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/sessions/{running.pk}/$"))
+    watcher.settle()
+    watcher.check("completed: the detail page")
+
+    watcher.visit(reverse("sessions:history"))
+    card = page.get_by_role("article", name=re.compile("T-2002"))
+    card.get_by_role("button", name="Close", exact=True).click()
+    popover = card.get_by_role("dialog")
+    popover.get_by_label("Outcome").select_option("cancelled")
+    popover.get_by_role("button", name="Confirm").click()
+    expect(
+        page.get_by_role("article", name=re.compile("T-2002")).locator(".badge-outcome")
+    ).to_have_text("Cancelled")
+    watcher.settle()
+    watcher.check("history: closed from the popover")
+
+    for path in [
+        "/",
+        reverse("trees:library"),
+        reverse("trees:detail", args=[vpn.tree.slug]),
+        reverse("sessions:detail", args=[other.pk]),
+        reverse("sessions:run", args=[running.pk]),
+        reverse("sessions:export", args=[running.pk, "html"]),
+        reverse("sessions:export", args=[running.pk, "text"]),
+        reverse("password_change"),
+    ]:
+        watcher.visit(path)
+    watcher.visit("/no-such-page/", status=404)
+    watcher.assert_clean()
+    assert Session.objects.get(pk=other.pk).outcome.code == "cancelled"
 
 
 def test_it_keeps_the_manager_pages_within_the_policy(watch, charlie, alice, completed):

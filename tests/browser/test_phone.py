@@ -218,7 +218,7 @@ def sessions_of(clock, demo_trees):
     def make(person) -> tuple[Session, Session]:
         active = started(
             person,
-            demo_trees["slow-pc"],
+            demo_trees["outlook-not-syncing"],  # a long name in the library's banner
             12,
             clock,
             ticket_ref="T-31337",

@@ -241,9 +241,13 @@ def test_it_closes_a_session_in_place_from_the_popover(engineer_page, alice, his
     expect(popover.get_by_label("Outcome")).to_be_focused()
     confirm = popover.get_by_role("button", name="Confirm")
     expect(confirm).to_be_disabled()
-    # Anchored below the Close button.
+    # Anchored to the Close button: below it, or above it when the window has
+    # no room below (this card is low in it; test_phone covers the placement).
     close_box, popover_box = close.bounding_box(), popover.bounding_box()
-    assert popover_box["y"] >= close_box["y"] + close_box["height"]
+    assert (
+        popover_box["y"] >= close_box["y"] + close_box["height"]
+        or popover_box["y"] + popover_box["height"] <= close_box["y"]
+    )
     assert_accessible(page)
     popover.get_by_label("Outcome").select_option("cancelled")
     expect(confirm).to_be_enabled()

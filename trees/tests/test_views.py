@@ -189,6 +189,23 @@ def test_it_searches_in_a_constant_number_of_queries(
     assert response.status_code == 200
 
 
+def test_it_links_each_card_to_its_trees_start_form(alice_client, library_trees):
+    html = alice_client.get(LIBRARY).content.decode()
+    starts = re.findall(
+        r'<a class="btn btn-secondary btn-sm tree-card-start" href="([^"]+)">.*?'
+        r'Start<span class="visually-hidden"> ([^<]+)</span></a>',
+        html,
+        re.DOTALL,
+    )
+    assert starts == [
+        ("/trees/lockout/#start", "Account lockout"),
+        ("/trees/printer/#start", "Printer offline"),
+        ("/trees/vpn/#start", "VPN won&#x27;t connect"),
+    ]
+    detail = alice_client.get("/trees/lockout/").content.decode()
+    assert '<section class="card" id="start"' in detail
+
+
 def test_it_filters_by_category_and_tag(alice_client, library_trees):
     assert card_names(alice_client.get(LIBRARY, {"category": "Printing"})) == ["Printer offline"]
     assert card_names(alice_client.get(LIBRARY, {"tag": "remote-work"})) == [

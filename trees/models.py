@@ -45,6 +45,9 @@ SEARCH_SIMILARITY = 0.5
 # Shorter words have too few trigrams to be fuzzy: "vpn" at 0.5 would match
 # any word starting "vp". They match as substrings only.
 SEARCH_FUZZY_MIN_LENGTH = 4
+# A near miss counts its similarity times this, so it ranks below the word found as it is
+# in the same field: "printing" finds the tree tagged printing before "Printer jam".
+NEAR_MISS = 0.5
 # How much a word found in each field counts towards a tree's rank.
 SEARCH_WEIGHTS = {"name": 8.0, "tags": 4.0, "category": 4.0, "description": 2.0, "nodes": 1.0}
 _WORD_EDGES = "\"'“”‘’.,;:!?()[]{}"
@@ -181,11 +184,14 @@ def _strength(field: str, word: str, fuzzy: bool) -> Case | Coalesce:
 
 
 def _column_strength(column: str, word: str, fuzzy: bool) -> Case:
-    """1 when `column` contains `word`; else its word similarity when close enough."""
+    """1 when `column` contains `word`; else, for a near miss, its word similarity
+    times NEAR_MISS; else 0."""
     whens = [When(**{f"{column}__icontains": word}, then=Value(1.0))]
     if fuzzy:
         similarity = TrigramWordSimilarity(word, column)
-        whens.append(When(GreaterThanOrEqual(similarity, SEARCH_SIMILARITY), then=similarity))
+        whens.append(
+            When(GreaterThanOrEqual(similarity, SEARCH_SIMILARITY), then=similarity * NEAR_MISS)
+        )
     return Case(*whens, default=Value(0.0), output_field=FloatField())
 
 

@@ -47,7 +47,7 @@ SEARCH_SIMILARITY = 0.5
 SEARCH_FUZZY_MIN_LENGTH = 4
 # A near miss counts its similarity times this, so it ranks below the word found as it is
 # in the same field: "printing" finds the tree tagged printing before "Printer jam".
-NEAR_MISS = 0.5
+SEARCH_NEAR_MISS = 0.5
 # How much a word found in each field counts towards a tree's rank.
 SEARCH_WEIGHTS = {"name": 8.0, "tags": 4.0, "category": 4.0, "description": 2.0, "nodes": 1.0}
 _WORD_EDGES = "\"'“”‘’.,;:!?()[]{}"
@@ -109,9 +109,10 @@ class TreeQuerySet(models.QuerySet):
         and "locked" finds "lockout". The words may come in any order.
 
         Ranked by the sum over the words of the best field each was found in
-        (`SEARCH_WEIGHTS`, times the similarity for a near miss), then by the
-        number of sessions run on the tree, then by name. One query: the
-        tags and node titles are EXISTS or scalar subqueries, not joins.
+        (`SEARCH_WEIGHTS`, times `SEARCH_NEAR_MISS` × the similarity for a near
+        miss), then by the number of sessions run on the tree, then by name.
+        Still one query: the tags and node titles are scalar subqueries, and
+        the sessions a join counted by the related name (no import of sessions).
         """
         words = search_words(text)
         if not words:
@@ -185,12 +186,15 @@ def _strength(field: str, word: str, fuzzy: bool) -> Case | Coalesce:
 
 def _column_strength(column: str, word: str, fuzzy: bool) -> Case:
     """1 when `column` contains `word`; else, for a near miss, its word similarity
-    times NEAR_MISS; else 0."""
+    times SEARCH_NEAR_MISS; else 0."""
     whens = [When(**{f"{column}__icontains": word}, then=Value(1.0))]
     if fuzzy:
         similarity = TrigramWordSimilarity(word, column)
         whens.append(
-            When(GreaterThanOrEqual(similarity, SEARCH_SIMILARITY), then=similarity * NEAR_MISS)
+            When(
+                GreaterThanOrEqual(similarity, SEARCH_SIMILARITY),
+                then=similarity * SEARCH_NEAR_MISS,
+            )
         )
     return Case(*whens, default=Value(0.0), output_field=FloatField())
 

@@ -7,10 +7,27 @@ version it ran on, so reports stay true after a tree is edited.
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
-from django.db import models
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.contrib.postgres.search import TrigramWordSimilarity
+from django.db import DatabaseError, connections, models
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.db.models.lookups import GreaterThanOrEqual
 from django.urls import reverse
 
 MAX_NODES = 500
@@ -19,6 +36,45 @@ MAX_BODY = 20_000
 MAX_COMMAND = 5_000
 MAX_CHOICES = 20
 MIN_CHOICES = 2
+
+# Library search (TreeQuerySet.search).
+SEARCH_MAX_WORDS = 10
+# A near miss counts from this word similarity (pg_trgm's own default is 0.6):
+# "locked" against "lockout" scores 0.57, "printr" against "Printer" 0.71.
+SEARCH_SIMILARITY = 0.5
+# Shorter words have too few trigrams to be fuzzy: "vpn" at 0.5 would match
+# any word starting "vp". They match as substrings only.
+SEARCH_FUZZY_MIN_LENGTH = 4
+# A near miss counts its similarity times this, so it ranks below the word found as it is
+# in the same field: "printing" finds the tree tagged printing before "Printer jam".
+SEARCH_NEAR_MISS = 0.5
+# How much a word found in each field counts towards a tree's rank.
+SEARCH_WEIGHTS = {"name": 8.0, "tags": 4.0, "category": 4.0, "description": 2.0, "nodes": 1.0}
+_WORD_EDGES = "\"'“”‘’.,;:!?()[]{}"
+
+
+def search_words(text: str) -> list[str]:
+    """The distinct words of a search, in order, without the punctuation around them."""
+    words: list[str] = []
+    for raw in text.split():
+        word = raw.strip(_WORD_EDGES) or raw
+        if word.casefold() not in {w.casefold() for w in words}:
+            words.append(word)
+    return words[:SEARCH_MAX_WORDS]
+
+
+@functools.cache
+def _has_trigrams(alias: str) -> bool:
+    """Whether the database can rank near misses (PostgreSQL with pg_trgm); asked once."""
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+            return cursor.fetchone() is not None
+    except DatabaseError:
+        return False
 
 
 class Tag(models.Model):
@@ -44,14 +100,38 @@ class TreeQuerySet(models.QuerySet):
         )
 
     def search(self, text: str) -> TreeQuerySet:
-        """Trees whose name, description or one of whose tags contains `text`."""
-        text = text.strip()
-        if not text:
+        """Trees matching every word of `text`, best first.
+
+        A word matches a tree when its name, description, category, one of its
+        tags or a node title of its published version contains it, in any case;
+        on PostgreSQL with pg_trgm also when one of those has a word similar
+        enough to it (`SEARCH_SIMILARITY`), so "printr" finds "Printer offline"
+        and "locked" finds "lockout". The words may come in any order.
+
+        Ranked by the sum over the words of the best field each was found in
+        (`SEARCH_WEIGHTS`, times `SEARCH_NEAR_MISS` × the similarity for a near
+        miss), then by the number of sessions run on the tree, then by name.
+        Still one query: the tags and node titles are scalar subqueries, and
+        the sessions a join counted by the related name (no import of sessions).
+        """
+        words = search_words(text)
+        if not words:
             return self
-        return self.filter(
-            Q(name__icontains=text)
-            | Q(description__icontains=text)
-            | Exists(Tag.objects.filter(trees=OuterRef("pk"), name__icontains=text))
+        fuzzy = _has_trigrams(self.db)
+        trees = self
+        rank = []
+        for n, word in enumerate(words):
+            strengths = {
+                field: _strength(field, word, fuzzy and len(word) >= SEARCH_FUZZY_MIN_LENGTH)
+                for field in SEARCH_WEIGHTS
+            }
+            best = Greatest(
+                *(strength * Value(SEARCH_WEIGHTS[field]) for field, strength in strengths.items())
+            )
+            trees = trees.alias(**{f"_word_{n}": best}).filter(**{f"_word_{n}__gt": 0})
+            rank.append(F(f"_word_{n}"))
+        return trees.alias(_rank=sum(rank[1:], rank[0]), _uses=Count("sessions")).order_by(
+            "-_rank", "-_uses", "name"
         )
 
     def with_tag(self, tag: str) -> TreeQuerySet:
@@ -79,6 +159,44 @@ class TreeQuerySet(models.QuerySet):
                 to_attr="_published_versions",
             )
         )
+
+
+def _strength(field: str, word: str, fuzzy: bool) -> Case | Coalesce:
+    """How well `word` matches `field` of a tree, from 0 to 1 (see `TreeQuerySet.search`).
+
+    For the tags and node titles it is the best of them: a scalar subquery.
+    """
+    if field == "tags":
+        rows = Tag.objects.filter(trees=OuterRef("pk"))
+        column = "name"
+    elif field == "nodes":
+        rows = Node.objects.filter(
+            version__tree=OuterRef("pk"), version__status=TreeVersion.Status.PUBLISHED
+        )
+        column = "title"
+    else:
+        return _column_strength(field, word, fuzzy)
+    best = (
+        rows.annotate(_strength=_column_strength(column, word, fuzzy))
+        .order_by("-_strength")
+        .values("_strength")[:1]
+    )
+    return Coalesce(Subquery(best, output_field=FloatField()), Value(0.0))
+
+
+def _column_strength(column: str, word: str, fuzzy: bool) -> Case:
+    """1 when `column` contains `word`; else, for a near miss, its word similarity
+    times SEARCH_NEAR_MISS; else 0."""
+    whens = [When(**{f"{column}__icontains": word}, then=Value(1.0))]
+    if fuzzy:
+        similarity = TrigramWordSimilarity(word, column)
+        whens.append(
+            When(
+                GreaterThanOrEqual(similarity, SEARCH_SIMILARITY),
+                then=similarity * SEARCH_NEAR_MISS,
+            )
+        )
+    return Case(*whens, default=Value(0.0), output_field=FloatField())
 
 
 class Tree(models.Model):

@@ -18,7 +18,7 @@ from trees.outline import build_outline
 @require_GET
 @login_required
 def library(request: HtmxHttpRequest) -> HttpResponse:
-    """Published trees, searchable by name, description and tag, filterable by category."""
+    """Published trees, filterable by category and tag, ranked by a search (TreeQuerySet.search)."""
     form = LibraryFilterForm(request.GET)
     q, category, tag = form.value("q"), form.value("category"), form.value("tag")
 

@@ -37,7 +37,7 @@ def test_it_searches_the_library_as_you_type_and_opens_a_tree(engineer_page, dem
     assert "VPN won't connect" in names
     screenshot(page, "trees-library-search")
 
-    page.get_by_role("link", name="VPN won't connect").click()
+    page.get_by_role("link", name="VPN won't connect", exact=True).click()
     expect(page.get_by_role("heading", level=1, name="VPN won't connect")).to_be_visible()
     outline = page.locator(".outline")
     expect(outline.locator(".outline-step").first).to_be_visible()
@@ -45,6 +45,30 @@ def test_it_searches_the_library_as_you_type_and_opens_a_tree(engineer_page, dem
     expect(page.get_by_role("button", name="Start session")).to_be_visible()
     assert_accessible(page)
     screenshot(page, "trees-detail")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1366, 860), (390, 844)], ids=["desktop", "phone"])
+def test_it_starts_from_a_library_card_on_the_trees_start_form(
+    new_page, alice, demo_trees, width, height
+):
+    page = new_page(alice, viewport={"width": width, "height": height})
+    page.goto(reverse("trees:library"))
+    page.get_by_label("Search").fill("locked out")
+    expect(page).to_have_url(re.compile(r"q=locked"))
+    card = page.locator(".tree-card").first
+    expect(card.locator(".tree-card-title")).to_have_text("AD account lockout")
+    screenshot(page, f"trees-library-start-{width}")
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Start AD account lockout", exact=True).click()
+    expect(page.get_by_role("heading", level=1, name="AD account lockout")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/trees/ad-account-lockout/#start$"))
+    expect(page.get_by_role("heading", name="Start a session")).to_be_in_viewport()
+    expect(page.get_by_label("Ticket")).to_be_in_viewport()
+    # The fragment moves the keyboard's starting point too: Tab goes into the form.
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Ticket")).to_be_focused()
+    screenshot(page, f"trees-detail-start-{width}")
 
 
 def test_it_filters_by_category_without_javascript(new_page, alice, demo_trees):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from trees.models import Tree, TreeVersion
 from trees.tests.factories import (
@@ -90,7 +90,12 @@ def test_it_searches_name_description_and_tags_without_duplicates():
     found = Tree.objects.published().search("vpn")
     assert sorted(found.values_list("slug", flat=True)) == ["a", "b"]
     assert Tree.objects.search("  ").count() == 3
-    assert list(Tree.objects.search("PRINTING").values_list("slug", flat=True)) == ["c"]
+    # On PostgreSQL "Printer" is a near miss for "printing": it comes after the exact tag.
+    near_misses = ["b"] if connection.vendor == "postgresql" else []
+    assert list(Tree.objects.search("PRINTING").values_list("slug", flat=True)) == [
+        "c",
+        *near_misses,
+    ]
 
 
 def test_it_prefetches_the_published_version(django_assert_num_queries):

@@ -79,7 +79,7 @@ def test_it_lists_in_a_constant_number_of_queries(
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("vpn", ["Account lockout", "VPN won&#x27;t connect"]),  # description, name, tag
+        ("vpn", ["VPN won&#x27;t connect", "Account lockout"]),  # name and tag, description
         ("QUEUE", ["Printer offline"]),  # description, any case
         ("active-dir", ["Account lockout"]),  # tag
         ("nothing like this", []),
@@ -88,6 +88,122 @@ def test_it_lists_in_a_constant_number_of_queries(
 def test_it_searches_name_description_and_tags(alice_client, library_trees, query, expected):
     response = alice_client.get(LIBRARY, {"q": query})
     assert card_names(response) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("phones vpn", ["Account lockout"]),  # every word, in any order
+        ("vpn queue", []),  # one tree has "vpn", another "queue": none has both
+        ("identity", ["Account lockout"]),  # category
+        ("restart router", ["Account lockout", "Printer offline", "VPN won&#x27;t connect"]),
+        ("  “printer,”  ", ["Printer offline"]),  # quotes and punctuation around a word
+    ],
+)
+def test_it_matches_every_word_anywhere(alice_client, library_trees, query, expected):
+    assert card_names(alice_client.get(LIBRARY, {"q": query})) == expected
+
+
+def test_it_searches_the_node_titles_of_the_published_version_only(alice_client):
+    tree = published_tree(slug="vpn", name="VPN won't connect")
+    draft = version_create_draft(tree=tree)
+    draft.nodes.filter(key="fixed").update(title="Reseat the flux capacitor")
+    assert card_names(alice_client.get(LIBRARY, {"q": "capacitor"})) == []
+    assert card_names(alice_client.get(LIBRARY, {"q": "restarting fixed"})) == [
+        "VPN won&#x27;t connect"
+    ]
+
+
+def test_it_ranks_name_matches_first_then_the_most_used(alice, alice_client):
+    from sessions.tests.factories import SessionFactory
+
+    described = published_tree(slug="a", name="Account lockout", description="Also VPN.")
+    busy = published_tree(slug="b", name="Busy VPN", description="Tunnel down.")
+    quiet = published_tree(slug="c", name="Quiet VPN", description="Tunnel slow.")
+    for _ in range(2):
+        SessionFactory(engineer=alice, tree=busy, version=busy.published_version)
+    SessionFactory(engineer=alice, tree=described, version=described.published_version)
+    assert quiet  # the name breaks the tie between trees of the same rank and use
+
+    assert card_names(alice_client.get(LIBRARY, {"q": "vpn"})) == [
+        "Busy VPN",
+        "Quiet VPN",
+        "Account lockout",
+    ]
+    assert card_names(alice_client.get(LIBRARY, {"q": "tunnel"})) == ["Busy VPN", "Quiet VPN"]
+    # Without a search the library stays in alphabetical order.
+    assert card_names(alice_client.get(LIBRARY)) == ["Account lockout", "Busy VPN", "Quiet VPN"]
+
+
+@pytest.fixture
+def demo_library(db):
+    from trees.demo import seed_trees
+
+    return seed_trees()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["locked out", "out locked", "LOCKED OUT"],
+)
+def test_it_finds_a_demo_tree_by_words_a_user_types(alice_client, demo_library, query):
+    response = alice_client.get(LIBRARY, {"q": query})
+    assert card_names(response)[0] == "AD account lockout"
+
+
+@pytest.mark.parametrize("query", ["outlook email", "email outlook"])
+def test_it_finds_outlook_by_name_and_tag(alice_client, demo_library, query):
+    response = alice_client.get(LIBRARY, {"q": query})
+    assert card_names(response) == ["Outlook not syncing"]
+    assert "1 of 9 trees match" in response.content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("printr", "Printer offline"),
+        ("outlok", "Outlook not syncing"),
+        ("lockd account", "AD account lockout"),
+        ("netwrk printer", "Printer offline"),
+    ],
+)
+def test_it_finds_a_near_miss_on_postgresql(alice_client, demo_library, query, first):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("near misses need pg_trgm")
+    assert card_names(alice_client.get(LIBRARY, {"q": query}))[0] == first
+
+
+def test_it_finds_no_near_miss_for_a_short_word(alice_client, demo_library):
+    # "vp" would be similar to every word that starts with it.
+    assert card_names(alice_client.get(LIBRARY, {"q": "vpx"})) == []
+
+
+def test_it_searches_in_a_constant_number_of_queries(
+    alice_client, demo_library, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(12):
+        response = alice_client.get(LIBRARY, {"q": "user account network printer outlook"})
+    assert response.status_code == 200
+
+
+def test_it_links_each_card_to_its_trees_start_form(alice_client, library_trees):
+    html = alice_client.get(LIBRARY).content.decode()
+    starts = re.findall(
+        r'<a class="btn btn-secondary btn-sm tree-card-start" href="([^"]+)">.*?'
+        r'Start<span class="visually-hidden"> ([^<]+)</span></a>',
+        html,
+        re.DOTALL,
+    )
+    assert starts == [
+        ("/trees/lockout/#start", "Account lockout"),
+        ("/trees/printer/#start", "Printer offline"),
+        ("/trees/vpn/#start", "VPN won&#x27;t connect"),
+    ]
+    detail = alice_client.get("/trees/lockout/").content.decode()
+    assert '<section class="card" id="start"' in detail
 
 
 def test_it_filters_by_category_and_tag(alice_client, library_trees):

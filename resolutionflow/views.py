@@ -1,4 +1,4 @@
-"""Project-wide views: the health check and the 500 page."""
+"""Project-wide views: the health check and the 400, 500 and 503 pages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import logging
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseServerError,
+    JsonResponse,
+)
 from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -40,3 +46,16 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """
     template = loader.get_template("500.html")
     return HttpResponseServerError(template.render({"request_id": getattr(request, "id", "")}))
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """`handler400`: the 400 page (a malformed, oversize or non-UTF-8 request).
+
+    Django's own handler is wrapped in `requires_csrf_token`, whose CSRF step
+    reads the POST body again: a body Django has just refused (a form declared
+    `charset=latin-1`) raised a second time, from inside the handler, and the
+    400 became a 500. The page has no form and needs no token, and like the 500
+    page it renders with a plain context (no user, no database).
+    """
+    template = loader.get_template("400.html")
+    return HttpResponseBadRequest(template.render({"request_id": getattr(request, "id", "")}))

@@ -343,3 +343,46 @@ def test_it_answers_a_malformed_request_with_a_400_page(alice_client, request_lo
     assert "Request not understood" in html
     assert 'href="/static/css/app.css"' in html
     _the_only_log_line(request_log(), response)
+
+
+# --- a body in another charset -------------------------------------------------------------
+
+FOREIGN_CHARSETS = ("utf8", "UTF8", "latin-1", "iso-8859-1", "utf-16", "ascii", "cp1252")
+
+
+@pytest.mark.parametrize("charset", FOREIGN_CHARSETS)
+@pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "signed-in"])
+@pytest.mark.parametrize("path", ["/accounts/login/", "/trees/", "/sessions/prepare/"])
+@override_settings(DEBUG=False)
+def test_it_answers_a_form_in_another_charset_with_the_400_page(
+    alice, charlie, charset, signed_in, path, request_log
+):
+    """Django refuses a form body declared in anything but UTF-8; that is a 400, never a 500
+    (the CSRF check of the 400 handler used to read the body again and fail)."""
+    client = Client(raise_request_exception=False, enforce_csrf_checks=True)
+    if signed_in:
+        client.force_login(charlie)
+    client.get(reverse("login"))  # the CSRF cookie, as a browser would have it
+    before = Session.objects.count()
+    content_type = f"application/x-www-form-urlencoded; charset={charset}"
+    body = f"csrfmiddlewaretoken={client.cookies['csrftoken'].value}&username=alice&ticket_ref=x"
+    response = client.post(path, body.encode(), content_type=content_type)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Request not understood" in html
+    assert "UTF-8" in html
+    assert 'href="/static/css/app.css"' in html
+    assert not any(marker in html for marker in TRACE_MARKERS)
+    assert response["Content-Security-Policy"]
+    _the_only_log_line(request_log(), response)
+    assert Session.objects.count() == before
+    # A GET never reads a body: the same headers are no reason to refuse it.
+    got = client.generic("GET", path, body.encode(), content_type=content_type)
+    assert got.status_code in (200, 302, 403)
+
+
+def test_it_still_reads_a_form_declared_as_utf8(alice_client):
+    response = alice_client.post(
+        "/accounts/logout/", b"", content_type="application/x-www-form-urlencoded; charset=UTF-8"
+    )
+    assert response.status_code == 302

@@ -371,6 +371,7 @@ class Judge:
         url: str | None = None,
         raw_query: str | None = None,
         raw_body: bytes | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
         sent: tuple[str, ...] = (),
     ) -> int:
         client = self.world.clients[target.role]
@@ -388,14 +389,15 @@ class Judge:
             headers = HTMX if htmx else {}
             extra = {"QUERY_STRING": raw_query} if raw_query is not None else {}
             try:
-                if target.method == "GET":
+                if target.method == "GET" and raw_body is not None:
+                    response = client.generic(
+                        "GET", url, raw_body, content_type=content_type, headers=headers
+                    )
+                elif target.method == "GET":
                     response = client.get(url, body, headers=headers, **extra)
                 elif raw_body is not None:
                     response = client.post(
-                        url,
-                        raw_body,
-                        content_type="application/x-www-form-urlencoded",
-                        headers=headers,
+                        url, raw_body, content_type=content_type, headers=headers
                     )
                 else:
                     response = client.post(url, body, headers=headers)
@@ -572,6 +574,39 @@ def test_it_answers_invalid_utf8_and_oversize_requests_without_a_500(world):
         client.handler.enforce_csrf_checks = False
         if target.fields or target.method == "POST":
             assert status == 400, target.label
+    assert not judge.problems, "\n".join(judge.problems[:40])
+
+
+# Declared charsets Django refuses for a form body (only UTF-8 is read).
+FOREIGN_CHARSETS = ("utf8", "latin-1", "utf-16", "ascii", "cp1252")
+
+
+def test_it_answers_a_form_body_in_another_charset_with_a_400(world):
+    """Every target, signed in and anonymous, GET and POST, with the CSRF check on:
+    POST is a 400 that changes nothing (the body is refused), GET never a 5xx."""
+    judge = Judge(world)
+    seen: set[tuple[str, str, str]] = set()
+    for found in targets(world):
+        for role in (found.role, "anonymous"):
+            target = Target(found.route, found.method, role, found.fields)
+            if (target.route.name, target.method, role) in seen:
+                continue
+            seen.add((target.route.name, target.method, role))
+            client = world.clients[role]
+            client.get(reverse("login"))
+            token = client.cookies["csrftoken"].value
+            body = "&".join(
+                [f"csrfmiddlewaretoken={token}", *(f"{name}=x" for name in sorted(found.fields))]
+            ).encode()
+            client.handler.enforce_csrf_checks = True
+            try:
+                for charset in FOREIGN_CHARSETS:
+                    content_type = f"application/x-www-form-urlencoded; charset={charset}"
+                    status = judge.send(target, raw_body=body, content_type=content_type)
+                    if target.method == "POST" and status != 400:
+                        judge.problems.append(f"{status} for charset={charset}: {target.label}")
+            finally:
+                client.handler.enforce_csrf_checks = False
     assert not judge.problems, "\n".join(judge.problems[:40])
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from unittest import mock
 
 import pytest
-from django.db import OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -245,6 +245,65 @@ def database_down():
         yield
 
 
+def _assert_unavailable_page(response) -> None:
+    """The 503 page: try again in a moment, when, and the reference; no internals."""
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    html = response.content.decode()
+    assert "try again in a moment" in html
+    assert 'href="/static/css/app.css"' in html
+    assert f"<code>{response['X-Request-ID']}</code>" in html
+    assert not any(marker in html for marker in TRACE_MARKERS)
+    assert response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert "Set-Cookie" not in response or "sessionid=" not in response["Set-Cookie"]
+
+
+@pytest.mark.parametrize("error", [OperationalError, InterfaceError], ids=lambda e: e.__name__)
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@override_settings(DEBUG=False)
+def test_it_answers_503_when_the_database_fails_inside_a_view(
+    alice, active_session, error, htmx, request_log
+):
+    """Signed in and past the middleware: the view's own query is what fails."""
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    run_url = reverse("sessions:run", args=[active_session.pk])
+    lost = error("server closed the connection unexpectedly")
+    with mock.patch("sessions.views.navigation._run_context", side_effect=lost):
+        page = client.get(run_url, headers={"HX-Request": "true"} if htmx else {})
+    _assert_unavailable_page(page)
+    assert _the_only_log_line(request_log(), page).levelname == "ERROR"
+    assert client.get(run_url).status_code == 200
+
+
+@override_settings(DEBUG=False)
+def test_it_answers_503_to_a_post_while_the_database_is_down(alice, active_session):
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    step = active_session.decisions.get()
+    with database_down():
+        response = client.post(
+            reverse("sessions:notes", args=[active_session.pk]),
+            {"decision": step.pk, "notes": "Lost?"},
+        )
+    _assert_unavailable_page(response)
+    step.refresh_from_db()
+    assert step.notes == ""
+
+
+@override_settings(DEBUG=False)
+def test_it_keeps_the_500_page_for_other_errors(alice):
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    with mock.patch("trees.views.build_outline", side_effect=ValueError("bug")):
+        build_version()
+        response = client.get(reverse("trees:detail", args=["vpn"]))
+    assert response.status_code == 500
+    assert "Retry-After" not in response
+    assert "Something went wrong" in response.content.decode()
+
+
 @override_settings(DEBUG=False)
 def test_it_survives_a_database_outage_without_a_restart(alice, active_session, request_log):
     # One client (one handler, one middleware chain) throughout: no restart.
@@ -261,15 +320,10 @@ def test_it_survives_a_database_outage_without_a_restart(alice, active_session, 
     assert health.status_code == 503
     assert health.json() == {"status": "error", "database": "unavailable"}
     assert anonymous.status_code == 503
-    assert page.status_code == 500
-    html = page.content.decode()
-    assert "Something went wrong" in html
-    assert f"<code>{page['X-Request-ID']}</code>" in html
-    assert not any(marker in html for marker in TRACE_MARKERS)
-    assert page["Content-Security-Policy"]
-    assert page["X-Frame-Options"] == "DENY"
+    # The session lookup of the sign-in check is what fails: a 503, not a 500.
+    _assert_unavailable_page(page)
     statuses = {r.request_id: (r.status, r.levelname, r.user_id) for r in request_log()}
-    assert statuses[page["X-Request-ID"]] == (500, "ERROR", None)
+    assert statuses[page["X-Request-ID"]] == (503, "ERROR", None)
     assert statuses[health["X-Request-ID"]][0] == 503
 
     # Back up: the same client carries on, nothing was lost.
@@ -324,9 +378,7 @@ def test_it_reconnects_after_postgresql_goes_away_and_comes_back(alice):
         health = request("/healthz")
         page = request("/")
         assert health.status_code == 503
-        assert page.status_code == 500
-        assert "Something went wrong" in page.content.decode()
-        assert not any(marker in page.content.decode() for marker in TRACE_MARKERS)
+        _assert_unavailable_page(page)
     finally:
         connection.settings_dict.update(HOST=original["HOST"], PORT=original["PORT"])
 

@@ -8,9 +8,14 @@ quotes the id from a 500 page leads straight to the log line.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import socket
-from contextlib import contextmanager
+import subprocess
+import tempfile
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -438,3 +443,132 @@ def test_it_still_reads_a_form_declared_as_utf8(alice_client):
         "/accounts/logout/", b"", content_type="application/x-www-form-urlencoded; charset=UTF-8"
     )
     assert response.status_code == 302
+
+
+# --- a real PostgreSQL that stops and starts again ---------------------------------------
+
+
+def _pg_bindir() -> Path | None:
+    found = shutil.which("pg_config")
+    if found:
+        answer = subprocess.run([found, "--bindir"], capture_output=True, text=True)
+        bindir = Path(answer.stdout.strip())
+        if (bindir / "pg_ctl").exists():
+            return bindir
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    return None
+
+
+class ThrowawayCluster:
+    """A PostgreSQL cluster of this test's own, so stopping it disturbs no other test.
+
+    As bin/test does it: initdb and pg_ctl refuse to run as root, so as root
+    they run as the postgres account, in a directory it owns.
+    """
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="resolutionflow-outage."))
+        self.data = self.root / "data"
+        self.port = _refused_port()
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.root, "postgres")
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=60)
+
+    def init(self) -> None:
+        initdb = str(self.bindir / "initdb")
+        self._run(initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+        pg_ctl = str(self.bindir / "pg_ctl")
+        log = str(self.root / "log")
+        self._run(pg_ctl, "-D", str(self.data), "-l", log, "-w", "start", "-o", options)
+
+    def stop(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def copy_database(self, settings: dict) -> None:
+        """The test database, schema and rows, into a database of the same name here."""
+        source = ["-h", settings["HOST"] or "127.0.0.1", "-p", str(settings["PORT"] or 5432)]
+        env = {**os.environ, "PGPASSWORD": settings["PASSWORD"] or ""}
+        user = settings["USER"] or "postgres"
+        here = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+        subprocess.run(
+            [str(self.bindir / "createdb"), *here, settings["NAME"]], check=True, timeout=60
+        )
+        dump = subprocess.run(
+            [str(self.bindir / "pg_dump"), *source, "-U", user, "--no-owner", settings["NAME"]],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        subprocess.run(
+            [str(self.bindir / "psql"), *here, "-q", "-v", "ON_ERROR_STOP=1", settings["NAME"]],
+            input=dump.stdout,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def remove(self) -> None:
+        with suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@override_settings(DEBUG=False)
+def test_it_answers_503_while_postgresql_is_stopped_and_recovers_when_it_starts(alice, clock):
+    """Stop a real cluster (as a restart does): 503 with Retry-After meanwhile, then 200
+    on the same client and connection settings, without restarting anything."""
+    if connection.vendor != "postgresql":
+        pytest.skip("stops a PostgreSQL cluster")
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL's binaries (initdb, pg_ctl) are not installed")
+    session = services.session_create(
+        tree=build_version().tree, engineer=alice, ticket_ref="T-1042"
+    )
+    cluster = ThrowawayCluster(bindir)
+    original = dict(connection.settings_dict)
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)  # its session row is copied with the rest
+    run_url = reverse("sessions:run", args=[session.pk])
+
+    def request(path: str):
+        # What Django's WSGI handler does at the start of every request (the
+        # test client switches it off): drop a connection that has failed.
+        close_old_connections()
+        return client.get(path)
+
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.copy_database(original)
+        connection.close()
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(cluster.port))
+        assert request(run_url).status_code == 200  # on the throwaway cluster now
+
+        cluster.stop()
+        for path in (run_url, "/", "/trees/"):
+            _assert_unavailable_page(request(path))
+        assert request("/healthz").status_code == 503
+
+        cluster.start()
+        assert request("/healthz").status_code == 200
+        page = request(run_url)
+        assert page.status_code == 200
+        assert "T-1042" in page.content.decode()
+    finally:
+        connection.close()
+        connection.settings_dict.update(HOST=original["HOST"], PORT=original["PORT"])
+        cluster.remove()

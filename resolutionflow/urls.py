@@ -6,6 +6,7 @@ from resolutionflow import views
 from resolutionflow.forms import AdminLoginForm, LoginForm
 from sessions.views.home import home
 
+handler400 = "resolutionflow.views.bad_request"
 handler500 = "resolutionflow.views.server_error"
 admin.site.login_form = AdminLoginForm
 

@@ -1,14 +1,16 @@
-"""Project-wide views: the health check, the favicon and the 500 page."""
+"""Project-wide views: the health check, the favicon and the 400, 500 and 503 pages."""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.contrib.auth.decorators import login_not_required
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import (
     HttpRequest,
     HttpResponse,
+    HttpResponseBadRequest,
     HttpResponseRedirect,
     HttpResponseServerError,
     JsonResponse,
@@ -55,5 +57,46 @@ def server_error(request: HttpRequest) -> HttpResponse:
     would read the user and their permissions, and the database may be what
     failed. No stack trace or exception text ever reaches the page.
     """
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        return service_unavailable(request)
     template = loader.get_template("500.html")
     return HttpResponseServerError(template.render({"request_id": getattr(request, "id", "")}))
+
+
+# Long enough for a restart or a failover, short enough that nobody waits for nothing.
+RETRY_AFTER_SECONDS = 10
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 while the database cannot be reached (a restart, a failover): try again soon.
+
+    `server_error` hands over when the exception in flight is a lost or refused
+    database connection, wherever it was raised: in a view, or in the session
+    and sign-in middleware that read the session table before any view runs.
+    handler500 is the one place that sees both (Django turns an exception in
+    any middleware into a response before an outer middleware could catch it).
+    Nothing here touches the database; the connection that failed is closed at
+    the end of the request and the next one reconnects (CONN_HEALTH_CHECKS).
+    """
+    template = loader.get_template("503.html")
+    context = {
+        "request_id": getattr(request, "id", ""),
+        # A GET can simply be asked again; a form post is better re-sent from its page.
+        "retry_url": request.get_full_path() if request.method == "GET" else "",
+    }
+    response = HttpResponse(template.render(context), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """`handler400`: the 400 page (a malformed, oversize or non-UTF-8 request).
+
+    Django's own handler is wrapped in `requires_csrf_token`, whose CSRF step
+    reads the POST body again: a body Django has just refused (a form declared
+    `charset=latin-1`) raised a second time, from inside the handler, and the
+    400 became a 500. The page has no form and needs no token, and like the 500
+    page it renders with a plain context (no user, no database).
+    """
+    template = loader.get_template("400.html")
+    return HttpResponseBadRequest(template.render({"request_id": getattr(request, "id", "")}))

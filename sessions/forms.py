@@ -89,10 +89,51 @@ class PrepareForm(StartForm):
         self.fields["tree"].queryset = Tree.objects.published().order_by("name")
 
 
-class StepForm(forms.Form):
-    """What every step action posts: the step it was made from, and its notes."""
+class SentFieldsForm(forms.Form):
+    """A form that tells a field left out of the post from a field sent empty.
 
-    decision = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    A browser sends every text input and textarea of a form, empty or not, so a
+    field missing from the body was not on the page that posted (the history
+    popover has no Next steps) or the post was made by hand. Read as empty, it
+    would blank what is saved. Fields in `kept` read as None then (the service
+    keeps what is saved); fields in `must_send` refuse the post, since saving
+    them is all it does.
+    """
+
+    kept: tuple[str, ...] = ()
+    must_send: tuple[str, ...] = ()
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for name in self.kept:
+            if name not in self.data:
+                cleaned[name] = None
+        for name in self.must_send:
+            if name not in self.data:
+                self.add_error(
+                    name,
+                    f"Nothing was saved: the form arrived without its "
+                    f"{str(self.fields[name].label).lower()} field. Reload the page and try again.",
+                )
+        return cleaned
+
+
+class StepForm(SentFieldsForm):
+    """What every step action posts: the step it was made from, and its notes.
+
+    Answering, Done and Back without notes keep the step's notes.
+    """
+
+    kept = ("notes",)
+
+    decision = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={
+            "required": "Nothing was saved: the form arrived without its step. "
+            "Reload the page and try again."
+        },
+    )
     notes = forms.CharField(
         label="Step notes",
         max_length=NOTES_MAX,
@@ -107,10 +148,15 @@ class AnswerForm(StepForm):
 
 
 class NotesForm(StepForm):
-    pass
+    """Save notes: without its notes field the post has nothing to save."""
+
+    kept = ()
+    must_send = ("notes",)
 
 
-class ScratchpadForm(forms.Form):
+class ScratchpadForm(SentFieldsForm):
+    must_send = ("scratchpad",)
+
     scratchpad = forms.CharField(
         label="Scratchpad",
         max_length=SCRATCHPAD_MAX,
@@ -120,8 +166,13 @@ class ScratchpadForm(forms.Form):
     )
 
 
-class CompleteForm(forms.Form):
-    """The completion dialog on the navigation page (posts to `sessions:complete`)."""
+class CompleteForm(SentFieldsForm):
+    """The completion dialog on the navigation page (posts to `sessions:complete`).
+
+    Notes or next steps left out of the post keep what the session has.
+    """
+
+    kept = ("outcome_notes", "next_steps")
 
     outcome = forms.ModelChoiceField(
         label="Outcome",

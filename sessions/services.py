@@ -360,12 +360,14 @@ def session_complete(
     outcome: Outcome,
     by: AbstractBaseUser,
     source: str = ClosedFrom.NAVIGATION,
-    outcome_notes: str = "",
-    next_steps: str = "",
+    outcome_notes: str | None = "",
+    next_steps: str | None = "",
 ) -> Session:
     """Complete an active session at T: the open step closes as `session_closed`.
 
-    Records who closed it and from where, and audits the outcome.
+    Records who closed it and from where, and audits the outcome. None for
+    `outcome_notes` or `next_steps` keeps what the session has (a form that
+    does not carry the field).
     """
     session = _lock(session)
     _require_active(session)
@@ -377,8 +379,10 @@ def session_complete(
     session.completed_at = now
     session.duration_seconds = whole_seconds(now - session.started_at)
     session.outcome = outcome
-    session.outcome_notes = outcome_notes
-    session.next_steps = next_steps
+    if outcome_notes is not None:
+        session.outcome_notes = outcome_notes
+    if next_steps is not None:
+        session.next_steps = next_steps
     session.closed_by = by
     session.closed_from = ClosedFrom(source)
     session.save(

@@ -143,6 +143,14 @@ class World:
         )
         return self.open_step()
 
+    def valid_post_fields(self, name: str) -> tuple[str, ...]:
+        """The field names of `valid_post(name)`, without its side effects (no step answered)."""
+        with transaction.atomic():
+            sid = transaction.savepoint()
+            fields = tuple(self.valid_post(name))
+            transaction.savepoint_rollback(sid)
+        return fields
+
     def valid_post(self, name: str) -> dict[str, object]:
         """A POST body that the view accepts from someone allowed to use it.
 

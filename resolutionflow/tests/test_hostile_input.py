@@ -371,6 +371,7 @@ class Judge:
         url: str | None = None,
         raw_query: str | None = None,
         raw_body: bytes | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
         sent: tuple[str, ...] = (),
     ) -> int:
         client = self.world.clients[target.role]
@@ -388,14 +389,15 @@ class Judge:
             headers = HTMX if htmx else {}
             extra = {"QUERY_STRING": raw_query} if raw_query is not None else {}
             try:
-                if target.method == "GET":
+                if target.method == "GET" and raw_body is not None:
+                    response = client.generic(
+                        "GET", url, raw_body, content_type=content_type, headers=headers
+                    )
+                elif target.method == "GET":
                     response = client.get(url, body, headers=headers, **extra)
                 elif raw_body is not None:
                     response = client.post(
-                        url,
-                        raw_body,
-                        content_type="application/x-www-form-urlencoded",
-                        headers=headers,
+                        url, raw_body, content_type=content_type, headers=headers
                     )
                 else:
                     response = client.post(url, body, headers=headers)
@@ -572,6 +574,114 @@ def test_it_answers_invalid_utf8_and_oversize_requests_without_a_500(world):
         client.handler.enforce_csrf_checks = False
         if target.fields or target.method == "POST":
             assert status == 400, target.label
+    assert not judge.problems, "\n".join(judge.problems[:40])
+
+
+# --- a field missing from the post ---------------------------------------------------------------
+
+# What a person typed earlier, in every text column a post could overwrite.
+SAVED = "Typed earlier; must survive"
+SESSION_TEXT = ("ticket_ref", "client", "summary", "scratchpad", "outcome_notes", "next_steps")
+
+
+def _seed_saved_text(world: World) -> list[int]:
+    """Fill every text column of alice's sessions and their steps; the steps' ids."""
+    sessions = [world.active.pk, world.prepared.pk]
+    Session.objects.filter(pk__in=sessions).update(**dict.fromkeys(SESSION_TEXT, SAVED))
+    steps = Decision.objects.filter(session__in=sessions)
+    steps.update(notes=SAVED)
+    return list(steps.values_list("pk", flat=True))
+
+
+def _blanked_text(world: World, steps: list[int]) -> list[str]:
+    """The seeded columns that are now empty: text a post erased (a step the
+    post opened starts empty, and is not one of `steps`)."""
+    sessions = [world.active.pk, world.prepared.pk]
+    blanked = [
+        f"session {column}"
+        for row in Session.objects.filter(pk__in=sessions).values(*SESSION_TEXT)
+        for column, value in row.items()
+        if not value
+    ]
+    blanked += [
+        f"step {seq} notes"
+        for seq in Decision.objects.filter(pk__in=steps, notes="").values_list("seq", flat=True)
+    ]
+    return blanked
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_it_never_loses_saved_text_to_a_post_missing_a_field(world, htmx):
+    """Every POST target, the valid body without one of its fields at a time.
+
+    A browser always sends every text field of a form, so a field missing is a
+    post the page did not make: it may be refused (a 4xx with a body that
+    changes nothing) or carried out, but it never blanks what was saved.
+    """
+    problems = []
+    tried = 0
+    for target in targets(world):
+        if target.method != "POST":
+            continue
+        client = world.clients[target.role]
+        names = sorted(target.fields | set(world.valid_post_fields(target.route.name)))
+        for name in names:
+            with rolled_back(client):
+                body = world.valid_post(target.route.name)
+                body.pop(name, None)
+                steps = _seed_saved_text(world)
+                before = fingerprint()
+                response = client.post(world.url(target.route), body, headers=HTMX if htmx else {})
+                tried += 1
+                TALLY.requests += 1
+                TALLY.statuses[response.status_code] += 1
+                what = f"{target.label} without {name!r}: {response.status_code}"
+                if response.status_code >= 500:
+                    TALLY.server_errors += 1
+                    problems.append(what)
+                elif response.status_code >= 400:
+                    if not response.content.strip():
+                        problems.append(f"{what} with an empty body")
+                    if fingerprint() != before:
+                        TALLY.changed_on_refusal += 1
+                        problems.append(f"{what} but the database changed")
+                blanked = _blanked_text(world, steps)
+                if blanked:
+                    problems.append(f"{what} and it erased {', '.join(blanked)}")
+    assert tried > 20  # not vacuous: every POST form's every field
+    assert not problems, "\n".join(problems)
+
+
+# Declared charsets Django refuses for a form body (only UTF-8 is read).
+FOREIGN_CHARSETS = ("utf8", "latin-1", "utf-16", "ascii", "cp1252")
+
+
+def test_it_answers_a_form_body_in_another_charset_with_a_400(world):
+    """Every target, signed in and anonymous, GET and POST, with the CSRF check on:
+    POST is a 400 that changes nothing (the body is refused), GET never a 5xx."""
+    judge = Judge(world)
+    seen: set[tuple[str, str, str]] = set()
+    for found in targets(world):
+        for role in (found.role, "anonymous"):
+            target = Target(found.route, found.method, role, found.fields)
+            if (target.route.name, target.method, role) in seen:
+                continue
+            seen.add((target.route.name, target.method, role))
+            client = world.clients[role]
+            client.get(reverse("login"))
+            token = client.cookies["csrftoken"].value
+            body = "&".join(
+                [f"csrfmiddlewaretoken={token}", *(f"{name}=x" for name in sorted(found.fields))]
+            ).encode()
+            client.handler.enforce_csrf_checks = True
+            try:
+                for charset in FOREIGN_CHARSETS:
+                    content_type = f"application/x-www-form-urlencoded; charset={charset}"
+                    status = judge.send(target, raw_body=body, content_type=content_type)
+                    if target.method == "POST" and status != 400:
+                        judge.problems.append(f"{status} for charset={charset}: {target.label}")
+            finally:
+                client.handler.enforce_csrf_checks = False
     assert not judge.problems, "\n".join(judge.problems[:40])
 
 

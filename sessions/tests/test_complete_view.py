@@ -419,3 +419,35 @@ def test_it_keeps_confirm_enabled_when_the_refused_outcome_is_still_valid(alice_
     assert re.search(
         r'<button type="submit" class="btn btn-primary btn-sm" data-close-confirm>', response.text
     )
+
+
+# --- a field missing from the post ------------------------------------------------
+
+
+@pytest.mark.parametrize("view", ["close", "complete"])
+def test_it_keeps_saved_notes_and_next_steps_a_post_leaves_out(alice_client, session, view):
+    """The popover has no Next steps field: a missing field keeps what is saved, never blanks it."""
+    Session.objects.filter(pk=session.pk).update(
+        outcome_notes="Typed earlier", next_steps="Call back Monday"
+    )
+    target = url(session) if view == "close" else complete_url(session)
+
+    response = alice_client.post(target, {"outcome": "resolved"})
+
+    assert response.status_code == 303
+    session.refresh_from_db()
+    assert session.outcome.code == "resolved"
+    assert session.outcome_notes == "Typed earlier"
+    assert session.next_steps == "Call back Monday"
+
+
+def test_a_field_sent_empty_still_clears_it(alice_client, session):
+    Session.objects.filter(pk=session.pk).update(outcome_notes="Typed earlier")
+
+    response = alice_client.post(
+        complete_url(session), {"outcome": "resolved", "outcome_notes": "", "next_steps": ""}
+    )
+
+    assert response.status_code == 303
+    session.refresh_from_db()
+    assert session.outcome_notes == ""

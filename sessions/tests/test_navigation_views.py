@@ -577,6 +577,72 @@ def test_it_refuses_the_scratchpad_of_a_completed_session(alice_client, alice, s
     assert session.scratchpad == ""
 
 
+# --- a field missing from the post changes nothing ------------------------------------------
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_it_refuses_notes_posted_without_their_field_and_keeps_the_saved_ones(
+    alice_client, session, htmx
+):
+    step = open_step(session)
+    services.decision_save_notes(session=session, decision_id=step.pk, notes="Checked the cable")
+
+    response = alice_client.post(
+        url("notes", session), {"decision": step.pk}, **(HTMX if htmx else {})
+    )
+
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Nothing was saved: the form arrived without its step notes field." in html
+    assert ("<html" in html) is not htmx
+    step.refresh_from_db()
+    assert step.notes == "Checked the cable"
+    assert step.exited_at is None
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_it_refuses_notes_posted_without_their_step(alice_client, session, htmx):
+    step = open_step(session)
+
+    response = alice_client.post(url("notes", session), {"notes": "x"}, **(HTMX if htmx else {}))
+
+    assert response.status_code == 422
+    assert "Reload the page" in response.content.decode()
+    step.refresh_from_db()
+    assert step.notes == ""
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+def test_it_refuses_a_scratchpad_post_without_its_field_and_keeps_the_saved_text(
+    alice_client, session, htmx
+):
+    services.session_save_scratchpad(session=session, text="IP 10.0.0.7")
+
+    response = alice_client.post(url("scratchpad", session), {}, **(HTMX if htmx else {}))
+
+    assert response.status_code == 422
+    assert (
+        "Nothing was saved: the form arrived without its scratchpad field."
+        in response.content.decode()
+    )
+    session.refresh_from_db()
+    assert session.scratchpad == "IP 10.0.0.7"
+
+
+@pytest.mark.parametrize("action", ["done", "back"])
+def test_done_and_back_without_notes_keep_the_saved_notes(alice_client, session, action):
+    answer(alice_client, session, "Yes")
+    step = open_step(session)
+    services.decision_save_notes(session=session, decision_id=step.pk, notes="Reset it")
+
+    response = alice_client.post(url(action, session), {"decision": step.pk})
+
+    assert response.status_code == 303
+    step.refresh_from_db()
+    assert step.notes == "Reset it"
+    assert step.exited_at is not None
+
+
 # --- the detail page --------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from sessions.forms import (
     PrepareForm,
     ScratchpadForm,
     StartForm,
+    StepForm,
 )
 from sessions.models import Decision, Session
 from sessions.services import InvalidInput, SessionCompleted, SessionConflict
@@ -175,12 +176,12 @@ def run(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
 
 def _step_action(request: HtmxHttpRequest, session_id: uuid.UUID, action: str) -> HttpResponse:
     session = get_session_for_user(request, session_id)
-    form = (AnswerForm if action == "answer" else NotesForm)(request.POST)
+    form = (AnswerForm if action == "answer" else StepForm)(request.POST)
     posted_notes = request.POST.get("notes")
     if not form.is_valid():
         return _invalid(request, session, _form_message(form), notes=posted_notes)
-    # Only a form that carries the notes field may overwrite the step's notes.
-    step_notes = form.cleaned_data["notes"] if "notes" in request.POST else None
+    # None when the post has no notes field: the step's notes are kept.
+    step_notes = form.cleaned_data["notes"]
     decision_id = form.cleaned_data["decision"]
     try:
         if action == "answer":

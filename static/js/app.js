@@ -52,6 +52,7 @@
     404: "That item no longer exists, or you can't see it.",
     413: "That was too large to send.",
     429: "Too many requests. Wait a moment and try again.",
+    503: "The server is briefly unavailable. What you sent may not be saved; try again in a moment.",
   };
 
   function handleHtmxError(event) {

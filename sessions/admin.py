@@ -80,6 +80,10 @@ class DecisionInline(admin.TabularInline):
         return format_duration(obj.duration_seconds) or "open"
 
 
+def _quoted(text: str) -> str:
+    return f"“{text}”" if text else "—"
+
+
 class OutcomeChangeInline(admin.TabularInline):
     model = OutcomeChange
     verbose_name = "outcome change"
@@ -111,11 +115,11 @@ class OutcomeChangeInline(admin.TabularInline):
             lines = [("Outcome", f"{obj.new_outcome} (unchanged)")]
         if obj.notes_changed:
             lines.append(
-                ("Notes", f"{obj.old_outcome_notes or '—'} → {obj.new_outcome_notes or '—'}")
+                ("Notes", f"{_quoted(obj.old_outcome_notes)} → {_quoted(obj.new_outcome_notes)}")
             )
         if obj.next_steps_changed:
             lines.append(
-                ("Next steps", f"{obj.old_next_steps or '—'} → {obj.new_next_steps or '—'}")
+                ("Next steps", f"{_quoted(obj.old_next_steps)} → {_quoted(obj.new_next_steps)}")
             )
         return format_html(
             '<ul class="outcome-change">{}</ul>',

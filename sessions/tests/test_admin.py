@@ -420,9 +420,9 @@ def test_it_shows_what_each_change_changed_on_the_change_page(
 
     assert "What changed (old → new)" in html
     assert "<strong>Outcome:</strong> — → Escalated" in html
-    assert "<strong>Notes:</strong> — → To L3</li>" in html
+    assert "<strong>Notes:</strong> — → “To L3”</li>" in html
     assert "<strong>Outcome:</strong> Escalated (unchanged)" in html
-    assert "<strong>Notes:</strong> To L3 → To L3, ticket 4411" in html
+    assert "<strong>Notes:</strong> “To L3” → “To L3, ticket 4411”" in html
 
 
 # --- outcome labels are unique, ignoring case ----------------------------------------

@@ -174,8 +174,20 @@ class SessionAdminForm(forms.ModelForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        if self.instance.is_completed and "outcome" in self.fields and not cleaned.get("outcome"):
+        if "outcome" not in self.fields or cleaned.get("outcome"):
+            return cleaned
+        if self.instance.is_completed:
             self.add_error("outcome", "A completed session needs an outcome.")
+        elif any(
+            cleaned.get(name, "") != getattr(self.instance, name)
+            for name in ("outcome_notes", "next_steps")
+        ):
+            # An active session keeps no notes of its own: they come with completing it.
+            self.add_error(
+                "outcome",
+                "Choose an outcome to complete this session; its notes and next steps "
+                "are saved with the outcome.",
+            )
         return cleaned
 
 

@@ -568,3 +568,26 @@ def test_the_detail_page_shows_an_audit_row_written_before_notes_were_kept(
     card = response.content.decode().split('id="audit-title"')[1]
     assert card.count("<li>") == 2
     assert "Notes before" not in card
+
+
+def test_it_refuses_notes_on_an_active_session_without_an_outcome(
+    admin_client_logged_in, alice, version
+):
+    session = services.session_create(tree=version.tree, engineer=alice)
+
+    response = admin_client_logged_in.post(
+        change_url(session),
+        {
+            "outcome": "",
+            "outcome_notes": "",
+            "next_steps": "Call the user back",
+            "shown_as": "active",
+            **NO_INLINES,
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Choose an outcome to complete this session" in response.content.decode()
+    session.refresh_from_db()
+    assert (session.is_active, session.next_steps) == (True, "")
+    assert not OutcomeChange.objects.filter(session=session).exists()

@@ -1,9 +1,10 @@
 """Sessions and outcomes in the Django admin (SPEC §1: admins correct outcomes, audited).
 
 Sessions are records of work done: the admin cannot add or delete them, and
-can change only the outcome (and its notes). That change goes through
-`sessions.services`, which writes the audit row (who, when, from where,
-old → new); the steps and the audit trail are shown read-only.
+can change only the outcome, its notes and the next steps. That change goes
+through `sessions.services`, which writes the audit row (who, when, from where,
+old → new outcome, notes and next steps); the steps and the audit trail are
+shown read-only.
 
 Outcomes are editable reference data. The six built-ins and any outcome a
 session or an audit row refers to cannot be deleted, one by one or in bulk:
@@ -19,6 +20,7 @@ from django.contrib.admin.utils import unquote
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from sessions import services
 from sessions.formatting import format_duration, format_elapsed
@@ -78,11 +80,15 @@ class DecisionInline(admin.TabularInline):
         return format_duration(obj.duration_seconds) or "open"
 
 
+def _quoted(text: str) -> str:
+    return f"“{text}”" if text else "—"
+
+
 class OutcomeChangeInline(admin.TabularInline):
     model = OutcomeChange
     verbose_name = "outcome change"
     verbose_name_plural = "outcome history (audit trail)"
-    fields = ["changed_at", "changed_by", "source", "old_outcome", "new_outcome"]
+    fields = ["changed_at", "changed_by", "source", "what_changed"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -101,9 +107,33 @@ class OutcomeChangeInline(admin.TabularInline):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="What changed (old → new)")
+    def what_changed(self, obj: OutcomeChange) -> str:
+        if obj.outcome_changed:
+            lines = [("Outcome", f"{obj.old_outcome or '—'} → {obj.new_outcome}")]
+        else:
+            lines = [("Outcome", f"{obj.new_outcome} (unchanged)")]
+        if obj.notes_changed:
+            lines.append(
+                ("Notes", f"{_quoted(obj.old_outcome_notes)} → {_quoted(obj.new_outcome_notes)}")
+            )
+        if obj.next_steps_changed:
+            lines.append(
+                ("Next steps", f"{_quoted(obj.old_next_steps)} → {_quoted(obj.new_next_steps)}")
+            )
+        return format_html(
+            '<ul class="outcome-change">{}</ul>',
+            format_html_join("", "<li><strong>{}:</strong> {}</li>", lines),
+        )
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Equal but for line endings and surrounding space (a browser posts CRLF)."""
+    return a.replace("\r\n", "\n").strip() == b.replace("\r\n", "\n").strip()
+
 
 class SessionAdminForm(forms.ModelForm):
-    """Only the outcome and its notes; saving runs the service, not `save()`.
+    """The outcome, its notes and next steps; saving runs the service, not `save()`.
 
     `shown_as` carries what the page showed ("active" or "completed"): a form
     opened on an active session completes it, and is refused if the session
@@ -115,7 +145,7 @@ class SessionAdminForm(forms.ModelForm):
 
     class Meta:
         model = Session
-        fields = ["outcome", "outcome_notes"]
+        fields = ["outcome", "outcome_notes", "next_steps"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -130,10 +160,34 @@ class SessionAdminForm(forms.ModelForm):
                 "Setting one on an active session completes it now."
             )
 
+    def _clean_text(self, name: str) -> str:
+        # Saving a text untouched must not count as a correction (and an audit row).
+        value = self.cleaned_data.get(name, "")
+        stored = getattr(self.instance, name)
+        return stored if _same_text(value, stored) else value
+
+    def clean_outcome_notes(self) -> str:
+        return self._clean_text("outcome_notes")
+
+    def clean_next_steps(self) -> str:
+        return self._clean_text("next_steps")
+
     def clean(self) -> dict:
         cleaned = super().clean()
-        if self.instance.is_completed and "outcome" in self.fields and not cleaned.get("outcome"):
+        if "outcome" not in self.fields or cleaned.get("outcome"):
+            return cleaned
+        if self.instance.is_completed:
             self.add_error("outcome", "A completed session needs an outcome.")
+        elif any(
+            cleaned.get(name, "") != getattr(self.instance, name)
+            for name in ("outcome_notes", "next_steps")
+        ):
+            # An active session keeps no notes of its own: they come with completing it.
+            self.add_error(
+                "outcome",
+                "Choose an outcome to complete this session; its notes and next steps "
+                "are saved with the outcome.",
+            )
         return cleaned
 
 
@@ -207,7 +261,6 @@ class SessionAdmin(admin.ModelAdmin):
         "completed_at",
         "duration",
         "step_count",
-        "next_steps",
         "closed_by",
         "closed_from",
         "scratchpad",
@@ -216,7 +269,7 @@ class SessionAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj: Session | None = None) -> list[str]:
         if obj is not None and obj.is_prepared:
             # Nothing to correct before the clock has started.
-            return [*self._always_readonly, "outcome", "outcome_notes"]
+            return [*self._always_readonly, "outcome", "outcome_notes", "next_steps"]
         return self._always_readonly
 
     def has_add_permission(self, request) -> bool:
@@ -246,6 +299,7 @@ class SessionAdmin(admin.ModelAdmin):
             return
         outcome = form.cleaned_data.get("outcome")
         notes = form.cleaned_data.get("outcome_notes", "")
+        next_steps = form.cleaned_data.get("next_steps", "")
         # What the page showed, not what the row says now (see SessionAdminForm).
         shown_completed = (form.cleaned_data.get("shown_as") or obj.status) == "completed"
         try:
@@ -256,6 +310,7 @@ class SessionAdmin(admin.ModelAdmin):
                     by=request.user,
                     source=ClosedFrom.ADMIN,
                     outcome_notes=notes,
+                    next_steps=next_steps,
                 )
             elif outcome is not None:
                 services.session_complete(
@@ -264,6 +319,7 @@ class SessionAdmin(admin.ModelAdmin):
                     by=request.user,
                     source=ClosedFrom.ADMIN,
                     outcome_notes=notes,
+                    next_steps=next_steps,
                 )
         except services.SessionError as exc:
             # Raced with another change (e.g. completed meanwhile): nothing was saved.
@@ -308,6 +364,17 @@ class OutcomeAdminForm(forms.ModelForm):
         model = Outcome
         fields = ["code", "label", "kind", "colour", "order", "is_active"]
         widgets = {"colour": forms.TextInput(attrs={"type": "color"})}
+
+    def clean_label(self) -> str:
+        # The database refuses it too (outcome_label_unique_ci); this says which one.
+        label = self.cleaned_data["label"]
+        clash = Outcome.objects.filter(label__iexact=label).exclude(pk=self.instance.pk).first()
+        if clash is not None:
+            raise forms.ValidationError(
+                f"The outcome “{clash.label}” (code {clash.code}) already has this label; "
+                "labels are compared ignoring case. Choose another label."
+            )
+        return label
 
     def clean_colour(self) -> str:
         colour = self.cleaned_data["colour"]

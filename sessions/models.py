@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 
 from resolutionflow import clock
@@ -56,6 +57,13 @@ class Outcome(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(colour__regex=r"^#[0-9A-Fa-f]{6}$"), name="outcome_colour_hex"
+            ),
+            # Two outcomes an engineer cannot tell apart in a menu or a report.
+            models.UniqueConstraint(
+                Lower("label"),
+                name="outcome_label_unique_ci",
+                violation_error_message="Another outcome already has this label "
+                "(labels are compared ignoring case).",
             ),
         ]
 
@@ -348,7 +356,13 @@ class Decision(models.Model):
 
 
 class OutcomeChange(models.Model):
-    """Audit trail: every change of a session's outcome (SPEC §3)."""
+    """Audit trail: every change of a session's outcome, its notes or next steps (SPEC §3).
+
+    Each row keeps the outcome, notes and next steps before and after the
+    change, so nothing an admin corrects is lost. A notes-only correction has
+    `old_outcome == new_outcome`. Rows written before the notes were audited
+    have empty notes and next steps on both sides.
+    """
 
     session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="outcome_changes")
     old_outcome = models.ForeignKey(
@@ -360,9 +374,39 @@ class OutcomeChange(models.Model):
     )
     changed_at = models.DateTimeField()
     source = models.CharField(max_length=12, choices=ClosedFrom.choices)
+    old_outcome_notes = models.TextField(blank=True, default="")
+    new_outcome_notes = models.TextField(blank=True, default="")
+    old_next_steps = models.TextField(blank=True, default="")
+    new_next_steps = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["session", "changed_at", "id"]
 
     def __str__(self) -> str:
+        if not self.outcome_changed:
+            return f"{self.new_outcome}: {', '.join(self.changed_texts) or 'unchanged'}"
         return f"{self.old_outcome or '—'} → {self.new_outcome}"
+
+    @property
+    def outcome_changed(self) -> bool:
+        return self.old_outcome_id != self.new_outcome_id
+
+    @property
+    def notes_changed(self) -> bool:
+        return self.old_outcome_notes != self.new_outcome_notes
+
+    @property
+    def next_steps_changed(self) -> bool:
+        return self.old_next_steps != self.new_next_steps
+
+    @property
+    def changed_texts(self) -> list[str]:
+        """Which texts this change rewrote: "notes", "next steps"."""
+        return [
+            name
+            for name, changed in (
+                ("notes", self.notes_changed),
+                ("next steps", self.next_steps_changed),
+            )
+            if changed
+        ]

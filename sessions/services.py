@@ -400,6 +400,8 @@ def session_complete(
         session=session,
         old_outcome=None,
         new_outcome=outcome,
+        new_outcome_notes=outcome_notes,
+        new_next_steps=next_steps,
         changed_by=by,
         changed_at=now,
         source=source,
@@ -415,27 +417,41 @@ def session_change_outcome(
     by: AbstractBaseUser,
     source: str = ClosedFrom.ADMIN,
     outcome_notes: str | None = None,
+    next_steps: str | None = None,
 ) -> Session:
-    """Correct the outcome of a completed session (admin); audited, old → new."""
+    """Correct a completed session's outcome, notes or next steps (admin).
+
+    `None` leaves that text as it is. Any change, of the outcome or only of a
+    text, writes one audit row with the outcome, notes and next steps before
+    and after; a save that changes nothing writes none.
+    """
     session = _lock(session)
     if session.completed_at is None:
         raise SessionConflict("Only a completed session's outcome can be corrected.")
-    old = session.outcome
+    old_outcome, old_notes, old_next = session.outcome, session.outcome_notes, session.next_steps
     fields = []
-    if outcome_notes is not None and outcome_notes != session.outcome_notes:
+    if outcome_notes is not None and outcome_notes != old_notes:
         session.outcome_notes = outcome_notes
         fields.append("outcome_notes")
-    if old is None or old.pk != outcome.pk:
+    if next_steps is not None and next_steps != old_next:
+        session.next_steps = next_steps
+        fields.append("next_steps")
+    if old_outcome is None or old_outcome.pk != outcome.pk:
         session.outcome = outcome
         fields.append("outcome")
-        OutcomeChange.objects.create(
-            session=session,
-            old_outcome=old,
-            new_outcome=outcome,
-            changed_by=by,
-            changed_at=clock.now(),
-            source=source,
-        )
-    if fields:
-        session.save(update_fields=fields)
+    if not fields:
+        return session
+    session.save(update_fields=fields)
+    OutcomeChange.objects.create(
+        session=session,
+        old_outcome=old_outcome,
+        new_outcome=session.outcome,
+        old_outcome_notes=old_notes,
+        new_outcome_notes=session.outcome_notes,
+        old_next_steps=old_next,
+        new_next_steps=session.next_steps,
+        changed_by=by,
+        changed_at=clock.now(),
+        source=source,
+    )
     return session

@@ -38,6 +38,15 @@ from trees.services import (
 
 ADMIN_CSS = {"all": ["css/trees-admin.css"]}
 
+# Messages that start with what someone wrote (a file name, a node key, a tree's
+# name) carry this tag, and templates/admin/base_site.html shows them as written
+# instead of through Django's `capfirst` ("test-call", not "Test-call").
+AS_WRITTEN = "as-written"
+
+
+def _tell(model_admin: admin.ModelAdmin, request: HttpRequest, message: str, level: int) -> None:
+    model_admin.message_user(request, message, level, extra_tags=AS_WRITTEN)
+
 
 def _export_response(version: TreeVersion) -> HttpResponse:
     response = HttpResponse(
@@ -300,8 +309,9 @@ class TreeAdmin(admin.ModelAdmin):
             )
         except ImportProblems as error:
             for line in error.lines():
-                self.message_user(request, line, messages.ERROR)
-            self.message_user(
+                _tell(self, request, line, messages.ERROR)
+            _tell(
+                self,
                 request,
                 f"{upload.name} was not imported: nothing was changed.",
                 messages.ERROR,
@@ -309,7 +319,8 @@ class TreeAdmin(admin.ModelAdmin):
             return False
         link = reverse("admin:trees_treeversion_change", args=[version.pk])
         state = "published" if publish else "a draft"
-        self.message_user(
+        _tell(
+            self,
             request,
             format_html(
                 '{}: imported “{}” as <a href="{}">version {}</a> ({}).',
@@ -323,7 +334,8 @@ class TreeAdmin(admin.ModelAdmin):
         )
         if not publish:
             for problem in version_validate(version=version):
-                self.message_user(
+                _tell(
+                    self,
                     request,
                     f"{upload.name}: {_problem_text(problem)} (fix before publishing)",
                     messages.WARNING,
@@ -403,6 +415,14 @@ class NodeInline(admin.TabularInline):
             super().get_queryset(request).select_related("next").prefetch_related("choices__target")
         )
 
+    # Inline instances are made per request: the version being shown is kept here
+    # so each row's answers need no query of their own.
+    _version_editable = True
+
+    def get_formset(self, request, obj=None, **kwargs):
+        self._version_editable = self._editable(obj)
+        return super().get_formset(request, obj, **kwargs)
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "next":
@@ -420,10 +440,12 @@ class NodeInline(admin.TabularInline):
             return "Save, then open the node to add answers."
         choices = list(obj.choices.all())
         link = reverse("admin:trees_node_change", args=[obj.pk])
+        # A published or retired version is read-only: its node page only shows them.
+        editable = self._version_editable
         if not choices:
             if obj.kind != Node.Kind.QUESTION:
                 return "—"
-            return format_html('<a href="{}">Add answers</a>', link)
+            return format_html('<a href="{}">Add answers</a>', link) if editable else "None"
         items = format_html_join(
             "",
             "<li>{} → {}</li>",
@@ -433,7 +455,10 @@ class NodeInline(admin.TabularInline):
             ),
         )
         return format_html(
-            '<ul class="answer-list">{}</ul><a href="{}">Edit answers</a>', items, link
+            '<ul class="answer-list">{}</ul><a href="{}">{}</a>',
+            items,
+            link,
+            "Edit answers" if editable else "View answers",
         )
 
     def _editable(self, obj) -> bool:
@@ -538,15 +563,17 @@ class TreeVersionAdmin(admin.ModelAdmin):
     def _report_validation(self, request: HttpRequest, version: TreeVersion) -> bool:
         problems = version_validate(version=version)
         if not problems:
-            self.message_user(
+            _tell(
+                self,
                 request,
                 f"{version}: no problems found; it can be published.",
                 messages.SUCCESS,
             )
             return True
         for problem in problems:
-            self.message_user(request, _problem_text(problem), messages.ERROR)
-        self.message_user(
+            _tell(self, request, _problem_text(problem), messages.ERROR)
+        _tell(
+            self,
             request,
             f"{version}: {len(problems)} problem{'s' if len(problems) != 1 else ''} "
             "to fix before it can be published.",
@@ -559,7 +586,7 @@ class TreeVersionAdmin(admin.ModelAdmin):
             version = tree_publish(version=version, by=request.user)
         except PublishError as error:
             for problem in error.problems:
-                self.message_user(request, _problem_text(problem), messages.ERROR)
+                _tell(self, request, _problem_text(problem), messages.ERROR)
             self.message_user(
                 request,
                 f"Version {version.number} of “{version.tree.name}” was not published "

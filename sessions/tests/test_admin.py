@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from sessions import services
@@ -306,3 +310,284 @@ def test_it_deletes_an_unused_custom_outcome(admin_client_logged_in):
     assert response.status_code == 302
     assert not Outcome.objects.filter(pk=unused.pk).exists()
     assert Outcome.objects.filter(is_builtin=True).count() == 6
+
+
+# --- the outcome audit keeps the texts ----------------------------------------------
+
+
+def test_it_audits_the_old_and_new_notes_and_next_steps_of_a_correction(
+    admin_client_logged_in, admin_user, completed, clock
+):
+    clock.advance(3600)
+
+    response = admin_client_logged_in.post(
+        change_url(completed),
+        {
+            "outcome": outcome("resolved").pk,
+            "outcome_notes": "Fixed by L3 after all",
+            "next_steps": "Close the ticket",
+            **NO_INLINES,
+        },
+    )
+
+    assert response.status_code == 302
+    completed.refresh_from_db()
+    assert completed.next_steps == "Close the ticket"
+    change = OutcomeChange.objects.filter(session=completed).last()
+    assert (change.old_outcome.code, change.new_outcome.code) == ("escalated", "resolved")
+    assert (change.old_outcome_notes, change.new_outcome_notes) == (
+        "To L3",
+        "Fixed by L3 after all",
+    )
+    assert (change.old_next_steps, change.new_next_steps) == ("", "Close the ticket")
+
+
+@pytest.mark.parametrize(
+    ("notes", "next_steps", "changed"),
+    [
+        ("To L3 (ticket 4411)", "", ["notes"]),
+        ("To L3", "Chase L3 on Monday", ["next steps"]),
+    ],
+    ids=["notes-only", "next-steps-only"],
+)
+def test_it_audits_a_correction_of_the_notes_or_next_steps_only(
+    admin_client_logged_in, admin_user, completed, clock, notes, next_steps, changed
+):
+    clock.advance(60)
+
+    response = admin_client_logged_in.post(
+        change_url(completed),
+        {
+            "outcome": outcome("escalated").pk,
+            "outcome_notes": notes,
+            "next_steps": next_steps,
+            "shown_as": "completed",
+            **NO_INLINES,
+        },
+    )
+
+    assert response.status_code == 302
+    completed.refresh_from_db()
+    assert (completed.outcome.code, completed.outcome_notes, completed.next_steps) == (
+        "escalated",
+        notes,
+        next_steps,
+    )
+    changes = list(OutcomeChange.objects.filter(session=completed))
+    assert len(changes) == 2
+    assert changes[-1].old_outcome == changes[-1].new_outcome == outcome("escalated")
+    assert changes[-1].changed_texts == changed
+    assert (changes[-1].changed_by, changes[-1].source) == (admin_user, "admin")
+
+
+def test_it_writes_no_audit_row_for_a_save_that_changes_nothing(
+    admin_client_logged_in, alice, version
+):
+    # A browser posts CRLF line endings; the stored text has LF.
+    session = services.session_create(tree=version.tree, engineer=alice)
+    services.session_complete(
+        session=session, outcome=outcome("resolved"), by=alice, outcome_notes="Line 1\nLine 2"
+    )
+
+    response = admin_client_logged_in.post(
+        change_url(session),
+        {
+            "outcome": outcome("resolved").pk,
+            "outcome_notes": "Line 1\r\nLine 2",
+            "next_steps": "",
+            "shown_as": "completed",
+            **NO_INLINES,
+        },
+    )
+
+    assert response.status_code == 302
+    session.refresh_from_db()
+    assert session.outcome_notes == "Line 1\nLine 2"
+    assert OutcomeChange.objects.filter(session=session).count() == 1
+
+
+def test_it_shows_what_each_change_changed_on_the_change_page(
+    admin_client_logged_in, admin_user, completed
+):
+    services.session_change_outcome(
+        session=completed,
+        outcome=outcome("escalated"),
+        by=admin_user,
+        outcome_notes="To L3, ticket 4411",
+    )
+
+    html = admin_client_logged_in.get(change_url(completed)).content.decode()
+
+    assert "What changed (old → new)" in html
+    assert "<strong>Outcome:</strong> — → Escalated" in html
+    assert "<strong>Notes:</strong> — → “To L3”</li>" in html
+    assert "<strong>Outcome:</strong> Escalated (unchanged)" in html
+    assert "<strong>Notes:</strong> “To L3” → “To L3, ticket 4411”" in html
+
+
+# --- outcome labels are unique, ignoring case ----------------------------------------
+
+
+OUTCOME_FORM = {"kind": "neutral", "colour": "#475569", "order": "70", "is_active": "on"}
+
+
+def test_it_refuses_a_new_outcome_whose_label_differs_only_in_case(admin_client_logged_in):
+    response = admin_client_logged_in.post(
+        reverse("admin:flow_sessions_outcome_add"),
+        {"code": "resolved2", "label": "  RESOLVED ", **OUTCOME_FORM},
+    )
+
+    assert response.status_code == 200
+    assert (
+        "The outcome “Resolved” (code resolved) already has this label; labels are compared "
+        "ignoring case. Choose another label."
+    ) in response.content.decode()
+    assert not Outcome.objects.filter(code="resolved2").exists()
+
+
+def test_it_refuses_renaming_an_outcome_to_anothers_label(admin_client_logged_in):
+    custom = OutcomeFactory(label="On hold")
+
+    response = admin_client_logged_in.post(
+        change_url(custom), {"code": custom.code, "label": "escalated", **OUTCOME_FORM}
+    )
+
+    assert response.status_code == 200
+    assert "The outcome “Escalated” (code escalated) already has this label" in (
+        response.content.decode()
+    )
+    custom.refresh_from_db()
+    assert custom.label == "On hold"
+
+
+def test_it_keeps_an_outcomes_own_label_when_only_its_case_changes(admin_client_logged_in):
+    custom = OutcomeFactory(label="On hold")
+
+    response = admin_client_logged_in.post(
+        change_url(custom), {"code": custom.code, "label": "On Hold", **OUTCOME_FORM}
+    )
+
+    assert response.status_code == 302
+    custom.refresh_from_db()
+    assert custom.label == "On Hold"
+
+
+def test_the_database_refuses_two_outcomes_with_one_label_ignoring_case():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Outcome.objects.create(code="again", label="rEsOlVeD", kind="success")
+
+
+def test_the_label_check_migration_stops_and_names_the_clashing_outcomes():
+    if connection.vendor != "postgresql":
+        pytest.skip("drops the constraint inside the test's transaction (PostgreSQL DDL)")
+    check = importlib.import_module("sessions.migrations.0011_check_outcome_labels")
+    check.check_labels(django_apps, None)  # no clash: nothing happens
+    constraint = next(c for c in Outcome._meta.constraints if c.name == "outcome_label_unique_ci")
+    with connection.schema_editor() as editor:
+        editor.remove_constraint(Outcome, constraint)
+    Outcome.objects.create(code="fixed", label="resolved", kind="success")
+
+    with pytest.raises(RuntimeError) as excinfo:
+        check.check_labels(django_apps, None)
+
+    assert str(excinfo.value) == (
+        "Two or more outcomes share a label (ignoring case): “resolved” (code fixed), "
+        "“Resolved” (code resolved). Give each a different label in the admin (Outcomes), "
+        "then run migrate again. Nothing was changed."
+    )
+
+
+# --- the detail page shows the corrections -------------------------------------------
+
+
+def test_the_detail_page_shows_what_each_correction_changed(
+    admin_client_logged_in, alice_client, bob_client, completed, clock
+):
+    clock.advance(60)
+    admin_client_logged_in.post(
+        change_url(completed),
+        {
+            "outcome": outcome("resolved").pk,
+            "outcome_notes": "Fixed by L3 <after all>",
+            "next_steps": "",
+            "shown_as": "completed",
+            **NO_INLINES,
+        },
+    )
+    clock.advance(60)
+    admin_client_logged_in.post(
+        change_url(completed),
+        {
+            "outcome": outcome("resolved").pk,
+            "outcome_notes": "Fixed by L3 <after all>",
+            "next_steps": "Close the ticket",
+            "shown_as": "completed",
+            **NO_INLINES,
+        },
+    )
+    detail = reverse("sessions:detail", args=[completed.pk])
+
+    response = alice_client.get(detail)
+
+    assert response.status_code == 200
+    assert "sessions/detail.html" in [t.name for t in response.templates]
+    html = response.content.decode()
+    card = html[html.index('id="audit-title"') :]
+    assert card.count("<li>") == 3
+    first, correction, next_steps = card.split("<li>")[1:]
+    assert "Set to" in first and "<dt>Notes</dt><dd>To L3</dd>" in first
+    assert "from navigation" in first
+    assert "changed to" in correction and "Escalated" in correction and "Resolved" in correction
+    assert "<dt>Notes before</dt><dd>To L3</dd>" in correction
+    assert "<dt>Notes after</dt><dd>Fixed by L3 &lt;after all&gt;</dd>" in correction
+    assert "Next steps before" not in correction
+    assert "from admin" in correction and "admin" in correction
+    assert "unchanged" in next_steps and "Notes before" not in next_steps
+    assert "<dt>Next steps before</dt><dd>None</dd>" in next_steps
+    assert "<dt>Next steps after</dt><dd>Close the ticket</dd>" in next_steps
+    # Someone else's session stays a 404.
+    assert bob_client.get(detail).status_code == 404
+
+
+def test_the_detail_page_shows_an_audit_row_written_before_notes_were_kept(
+    alice_client, completed, admin_user
+):
+    # Rows from before migration 0010 have empty texts on both sides.
+    OutcomeChange.objects.create(
+        session=completed,
+        old_outcome=outcome("escalated"),
+        new_outcome=outcome("resolved"),
+        changed_by=admin_user,
+        changed_at=completed.completed_at,
+        source="admin",
+    )
+
+    response = alice_client.get(reverse("sessions:detail", args=[completed.pk]))
+
+    assert response.status_code == 200
+    card = response.content.decode().split('id="audit-title"')[1]
+    assert card.count("<li>") == 2
+    assert "Notes before" not in card
+
+
+def test_it_refuses_notes_on_an_active_session_without_an_outcome(
+    admin_client_logged_in, alice, version
+):
+    session = services.session_create(tree=version.tree, engineer=alice)
+
+    response = admin_client_logged_in.post(
+        change_url(session),
+        {
+            "outcome": "",
+            "outcome_notes": "",
+            "next_steps": "Call the user back",
+            "shown_as": "active",
+            **NO_INLINES,
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Choose an outcome to complete this session" in response.content.decode()
+    session.refresh_from_db()
+    assert (session.is_active, session.next_steps) == (True, "")
+    assert not OutcomeChange.objects.filter(session=session).exists()

@@ -254,6 +254,8 @@ def test_it_completes_closing_the_open_step(started, alice, clock):
         alice,
     )
     assert audit.source == "navigation"
+    assert (audit.old_outcome_notes, audit.new_outcome_notes) == ("", "Fixed")
+    assert (audit.old_next_steps, audit.new_next_steps) == ("", "Monitor")
 
 
 def test_it_refuses_to_complete_twice(started, alice, bob, clock):
@@ -313,6 +315,90 @@ def test_it_audits_an_outcome_correction(started, alice, admin_user, clock):
         "admin",
         clock.now(),
     )
+
+
+def test_it_keeps_the_old_and_new_notes_and_next_steps_of_a_correction(
+    started, alice, admin_user, clock
+):
+    services.session_complete(
+        session=started,
+        outcome=outcome("escalated"),
+        by=alice,
+        outcome_notes="To L3",
+        next_steps="Wait for L3",
+    )
+    clock.advance(60)
+
+    services.session_change_outcome(
+        session=started,
+        outcome=outcome("resolved"),
+        by=admin_user,
+        outcome_notes="Fixed by L3",
+        next_steps="None",
+    )
+
+    started.refresh_from_db()
+    assert (started.outcome.code, started.outcome_notes, started.next_steps) == (
+        "resolved",
+        "Fixed by L3",
+        "None",
+    )
+    change = OutcomeChange.objects.order_by("changed_at").last()
+    assert (change.old_outcome.code, change.new_outcome.code) == ("escalated", "resolved")
+    assert (change.old_outcome_notes, change.new_outcome_notes) == ("To L3", "Fixed by L3")
+    assert (change.old_next_steps, change.new_next_steps) == ("Wait for L3", "None")
+    assert change.outcome_changed and change.notes_changed and change.next_steps_changed
+
+
+@pytest.mark.parametrize(
+    ("notes", "next_steps", "changed"),
+    [
+        ("Typo fixed", None, ["notes"]),
+        (None, "Call back Monday", ["next steps"]),
+        ("Typo fixed", "Call back Monday", ["notes", "next steps"]),
+    ],
+    ids=["notes", "next-steps", "both"],
+)
+def test_it_audits_a_correction_of_the_texts_only(
+    started, alice, admin_user, clock, notes, next_steps, changed
+):
+    services.session_complete(
+        session=started, outcome=outcome("resolved"), by=alice, outcome_notes="Typo fxed"
+    )
+    clock.advance(60)
+
+    services.session_change_outcome(
+        session=started,
+        outcome=outcome("resolved"),
+        by=admin_user,
+        outcome_notes=notes,
+        next_steps=next_steps,
+    )
+
+    change = OutcomeChange.objects.order_by("changed_at").last()
+    assert OutcomeChange.objects.filter(session=started).count() == 2
+    assert change.old_outcome == change.new_outcome == outcome("resolved")
+    assert not change.outcome_changed
+    assert change.changed_texts == changed
+    assert change.old_outcome_notes == "Typo fxed"
+    assert change.new_outcome_notes == (notes or "Typo fxed")
+    assert (change.changed_by, change.changed_at) == (admin_user, clock.now())
+
+
+def test_it_writes_no_audit_row_when_a_correction_changes_nothing(started, alice, admin_user):
+    services.session_complete(
+        session=started, outcome=outcome("resolved"), by=alice, outcome_notes="Done"
+    )
+
+    services.session_change_outcome(
+        session=started,
+        outcome=outcome("resolved"),
+        by=admin_user,
+        outcome_notes="Done",
+        next_steps="",
+    )
+
+    assert OutcomeChange.objects.filter(session=started).count() == 1
 
 
 def test_it_adds_step_durations_up_to_the_total(started, alice, clock):

@@ -457,3 +457,99 @@ def test_it_keeps_engineers_out_of_the_admin(alice_client):
     assert response.status_code == 302
     assert Choice.objects.count() == 4
     assert tree.versions.count() == 1
+
+
+# --- messages keep file names and node keys as written ----------------------------------
+
+
+def rendered_messages(html: str) -> list[str]:
+    """The texts of the admin's message list, as the page shows them."""
+    start = html.index('<ul class="messagelist">')
+    block = html[start : html.index("</ul>", start)]
+    return [item.split(">", 1)[1].split("</li>")[0] for item in block.split("<li")[1:]]
+
+
+def test_the_import_page_shows_a_file_name_as_written(admin_client_logged_in):
+    response = admin_client_logged_in.post(
+        reverse("admin:trees_tree_import"),
+        {"files": [upload("import-garbage.json", b"not json at all")]},
+    )
+
+    assert response.status_code == 200
+    shown = rendered_messages(response.content.decode())
+    assert shown[-1] == "import-garbage.json was not imported: nothing was changed."
+    assert shown[0].startswith("import-garbage.json: ")
+    assert not Tree.objects.exists()
+
+
+def test_the_import_page_shows_the_imported_file_name_and_warnings_as_written(
+    admin_client_logged_in,
+):
+    document = tree_document()
+    document["nodes"].append({"key": "test-call", "kind": "solution", "title": "Orphan"})
+
+    response = admin_client_logged_in.post(
+        reverse("admin:trees_tree_import"),
+        {"files": [upload("no-internet.json", document)]},
+        follow=True,
+    )
+
+    shown = rendered_messages(response.content.decode())
+    assert shown[0].startswith("no-internet.json: imported “No internet”")
+    assert shown[1] == "no-internet.json: test-call: Not reachable from the start node. " + (
+        "(fix before publishing)"
+    )
+
+
+def test_the_validate_button_shows_node_keys_as_written(admin_client_logged_in, draft):
+    draft.nodes.filter(key="works-now").update(kind="action")
+
+    response = admin_client_logged_in.post(
+        reverse("admin:trees_treeversion_validate", args=[draft.pk]), follow=True
+    )
+
+    assert response.redirect_chain[-1][0] == version_url(draft)
+    shown = rendered_messages(response.content.decode())
+    assert shown[0] == "works-now: An action needs a next node."
+    assert "Works-now" not in response.content.decode()
+
+
+def test_the_validate_action_shows_node_keys_and_tree_names_as_written(admin_client_logged_in):
+    version = tree_import(
+        data=tree_document(slug="lower", name="lower-case tree"), filename="t.json"
+    )
+    version.nodes.filter(key="restart-router").update(kind="action", next=None)
+
+    response = admin_client_logged_in.post(
+        reverse("admin:trees_treeversion_changelist"),
+        {"action": "validate", "_selected_action": [version.pk]},
+        follow=True,
+    )
+
+    shown = rendered_messages(response.content.decode())
+    assert shown[0] == "restart-router: An action needs a next node."
+    assert shown[-1].startswith("lower-case tree v1 (Draft): ")
+
+
+def test_django_admin_messages_still_start_with_a_capital(admin_client_logged_in):
+    response = admin_client_logged_in.get(
+        reverse("admin:trees_treeversion_change", args=[999999]), follow=True
+    )
+
+    assert rendered_messages(response.content.decode())[0].startswith("Tree version with ID")
+
+
+# --- published versions are read-only, answers too ------------------------------------
+
+
+def test_it_offers_view_answers_not_edit_answers_on_a_published_version(
+    admin_client_logged_in, draft
+):
+    published = draft.tree.published_version
+
+    read_only = admin_client_logged_in.get(version_url(published)).content.decode()
+    editable = admin_client_logged_in.get(version_url(draft)).content.decode()
+
+    assert "Edit answers" not in read_only
+    assert "View answers" in read_only
+    assert "Edit answers" in editable and "View answers" not in editable

@@ -93,7 +93,7 @@ def test_it_sums_up_the_previous_period_in_the_same_query(data, django_assert_nu
     assert previous == SummaryRow(
         sessions_started=1,
         sessions_completed=1,
-        sessions_active=0,
+        sessions_active=2,  # V6, M1: active now, whichever period is asked for
         resolution_rate=1.0,
         escalation_rate=0.0,
         median_duration_seconds=1000.0,
@@ -117,6 +117,36 @@ def test_it_filters_by_tree_and_engineer(data, alice):
     )
 
 
+@pytest.mark.parametrize(
+    "days",
+    [(date(2026, 2, 1), date(2026, 2, 10)), (date(2025, 6, 1), date(2025, 6, 30))],
+    ids=["range-with-them", "range-without-them"],
+)
+def test_it_counts_the_sessions_active_now_whatever_the_dates(data, bob, days):
+    start, end = days
+    assert metrics.summary(ReportFilter(start, end)).sessions_active == 2  # V6, M1
+    assert metrics.summary(ReportFilter(start, end, engineer=bob)).sessions_active == 1  # V6
+    mail = ReportFilter(start, end, tree=data.mail.tree)
+    assert metrics.summary(mail).sessions_active == 1  # M1
+    assert metrics.summary(ReportFilter(start, end, tree=data.printer.tree)).sessions_active == 0
+
+
+def test_it_counts_the_active_sessions_of_each_scope_in_the_same_query(
+    data, bob, django_assert_num_queries
+):
+    everyone = FEB
+    bobs = replace(FEB, engineer=bob)
+    with django_assert_num_queries(1):
+        rows = metrics.summaries([everyone, everyone.previous(), bobs, bobs.previous()])
+    assert [row.sessions_active for row in rows] == [2, 2, 1, 1]
+    assert [row.sessions_started for row in rows] == [11, 1, 5, 0]
+
+
+def test_it_tells_a_range_in_the_future(clock):
+    assert ReportFilter(date(2026, 2, 11), date(2026, 2, 20)).is_future()
+    assert not ReportFilter(date(2026, 2, 10), date(2026, 2, 20)).is_future()
+
+
 def test_it_counts_calendar_days_with_both_ends_included(data):
     first_day = metrics.summary(ReportFilter(date(2026, 2, 1), date(2026, 2, 1)))
     assert (first_day.sessions_started, first_day.median_duration_seconds) == (1, 200.0)  # P1
@@ -138,7 +168,7 @@ def test_it_answers_an_empty_range_with_zeros_and_no_rates(data):
     assert metrics.summary(empty) == SummaryRow(
         sessions_started=0,
         sessions_completed=0,
-        sessions_active=0,
+        sessions_active=2,  # V6, M1 are active now, whatever the range
         resolution_rate=None,
         escalation_rate=None,
         median_duration_seconds=None,

@@ -98,6 +98,56 @@ def test_it_shows_the_period_with_comparisons(charlie_client, data):
     assert "1–10 Feb 2026" in body
 
 
+@pytest.mark.parametrize(
+    "query",
+    [FEB, "from=2025-06-01&to=2025-06-30", "from=2026-02-11&to=2026-02-20", ""],
+    ids=["february", "long-ago", "future", "default"],
+)
+def test_it_shows_the_sessions_active_now_without_a_comparison(charlie_client, data, query):
+    response = charlie_client.get(f"/reports/?{query}")
+    tile = kpi(response, "sessions_active")
+    assert (tile.value, tile.direction, tile.change, tile.tone) == ("2", "now", "", "")  # V6, M1
+    html = _tile_html(response, "sessions_active")
+    assert "Open at this moment, whatever the dates" in html
+    assert "vs " not in html
+    assert "in the previous" not in html
+    assert "Up" not in html
+
+
+def test_it_counts_the_active_sessions_of_the_chosen_tree_and_engineer(charlie_client, data):
+    response = charlie_client.get("/reports/?from=2025-06-01&to=2025-06-30&engineer=bob")
+    assert kpi(response, "sessions_active").value == "1"  # V6
+    response = charlie_client.get("/reports/?tree=mail")
+    assert kpi(response, "sessions_active").value == "1"  # M1
+
+
+def _tile_html(response, key: str) -> str:
+    body = response.content.decode()
+    start = body.index(f'data-kpi="{key}"')
+    return body[start : body.index('data-kpi="', start + 1)]
+
+
+@pytest.mark.parametrize("url", ["/reports/", "/reports/trees/vpn/"])
+def test_it_says_a_range_in_the_future_has_nothing_yet(charlie_client, data, url):
+    future = charlie_client.get(f"{url}?from=2026-02-11&to=2026-03-12")
+    assert future.status_code == 200
+    assert "This range is in the future: nothing has happened yet." in future.text
+    for query in (FEB, "from=2026-02-10&to=2026-02-20"):  # includes today: not the future
+        assert "This range is in the future" not in charlie_client.get(f"{url}?{query}").text
+
+
+@pytest.mark.parametrize(
+    ("query", "sentence"),
+    [
+        (FEB, "vs 1 in the previous 10 days"),
+        ("from=2026-02-10&to=2026-02-10", "vs 1 on the previous day"),  # V6 on 9 Feb
+    ],
+    ids=["days", "one-day"],
+)
+def test_it_names_the_previous_period_in_words(charlie_client, data, query, sentence):
+    assert sentence in _tile_html(charlie_client.get(f"/reports/?{query}"), "sessions_started")
+
+
 def test_it_lists_trees_with_links_to_their_drill_down(charlie_client, data):
     response = charlie_client.get(f"/reports/?{FEB}")
     rows = response.context["tree_rows"]
@@ -434,3 +484,4 @@ def test_it_gives_the_home_page_the_last_7_days_in_one_query(data, django_assert
     assert 'href="/reports/?from=2026-02-04&amp;to=2026-02-10"' in html
     assert "Team, last 7 days" in html
     assert html.count('class="kpi report-kpi"') == 8
+    assert tiles["sessions_active"].direction == "now"  # V6, M1: not compared

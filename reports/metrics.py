@@ -63,6 +63,9 @@ SESSION_CLOSED = Decision.Exit.SESSION_CLOSED.value
 
 MEDIAN = 0.5
 P90 = 0.9
+# The drill-down names the slowest and the most abandoned step only among steps
+# visited at least this often: a step visited once says nothing about the tree.
+FINDING_MIN_VISITS = 5
 
 
 # --- the filter -----------------------------------------------------------------
@@ -492,7 +495,8 @@ def nodes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list
     backtracks: its step records left with Back; choices: the share of each answer
     among the records answered there (question nodes).
     The slowest step (highest median dwell, solutions aside: their dwell is the fix
-    itself) and the most abandoned one (most drop-offs) are flagged.
+    itself) and the most abandoned one (most drop-offs) are flagged, among the steps
+    with at least FINDING_MIN_VISITS visits.
 
     One statement: a row per (node, answer), folded into NodeRow.choices here. Its
     parts are ORM querysets; the statement joining them (latest title per key,
@@ -577,10 +581,14 @@ def nodes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list
                COALESCE(t.dropoffs, 0) AS dropoffs,
                COALESCE(t.backtracks, 0) AS backtracks,
                CASE WHEN l.kkind <> '{SOLUTION}' AND t.median IS NOT NULL
+                         AND t.visits >= {FINDING_MIN_VISITS:d}
                          AND t.median = MAX(CASE WHEN l.kkind <> '{SOLUTION}'
+                                                  AND t.visits >= {FINDING_MIN_VISITS:d}
                                                  THEN t.median END) OVER ()
                     THEN 1 ELSE 0 END AS is_slowest,
-               CASE WHEN t.dropoffs > 0 AND t.dropoffs = MAX(t.dropoffs) OVER ()
+               CASE WHEN t.dropoffs > 0 AND t.visits >= {FINDING_MIN_VISITS:d}
+                         AND t.dropoffs = MAX(CASE WHEN t.visits >= {FINDING_MIN_VISITS:d}
+                                                   THEN t.dropoffs END) OVER ()
                     THEN 1 ELSE 0 END AS is_most_abandoned
         FROM latest l
         LEFT JOIN tallies t ON t.nkey = l.kkey COLLATE "C"

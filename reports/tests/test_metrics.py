@@ -31,7 +31,7 @@ from reports.metrics import (
     SummaryRow,
     TreeRow,
 )
-from reports.tests.builders import build_dataset, play, utc
+from reports.tests.builders import build_dataset, build_sparse_dataset, play, utc
 from sessions import services
 from sessions.tests.factories import VPN_TREE, build_version
 from trees.models import Node, TreeVersion
@@ -339,6 +339,26 @@ def test_it_reports_per_node_in_outline_order(data):
     assert shares["client-installed"] == [ChoiceShare("Yes", 6, 6 / 7), ChoiceShare("No", 1, 1 / 7)]
     assert shares["works-now"] == [ChoiceShare("Yes", 3, 3 / 4), ChoiceShare("No", 1, 1 / 4)]
     assert shares["reset-creds"] == shares["done"] == []
+
+
+def test_it_names_the_slowest_and_most_abandoned_only_among_steps_visited_enough(clock, alice):
+    vpn = build_sparse_dataset(clock, alice)
+    rows = metrics.nodes(ReportFilter(date(2026, 2, 1), date(2026, 2, 10), tree=vpn.tree))
+    got = {r.node_key: (r.visits, r.median_dwell_seconds, r.dropoffs) for r in rows}
+    # reset-creds is the slowest by far and works-now the only drop-off, each visited once.
+    assert got["reset-creds"] == (1, 900.0, 0)
+    assert got["works-now"] == (1, 5.0, 1)
+    assert got["client-installed"] == (6, 10.0, 0)
+    assert metrics.FINDING_MIN_VISITS == 5
+    assert [r.node_key for r in rows if r.is_slowest] == ["client-installed"]
+    assert [r.node_key for r in rows if r.is_most_abandoned] == []
+
+
+def test_it_names_no_slowest_step_when_none_has_enough_visits(data, bob):
+    # bob's VPN steps: client-installed 3 visits, reset-creds 2 (median 600 s), works-now 1.
+    rows = metrics.nodes(ReportFilter(FEB.date_from, FEB.date_to, tree=data.vpn.tree, engineer=bob))
+    assert max(r.visits for r in rows) < metrics.FINDING_MIN_VISITS
+    assert not any(r.is_slowest or r.is_most_abandoned for r in rows)
 
 
 def test_it_filters_nodes_by_engineer(data, bob):

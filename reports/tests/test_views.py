@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 
 from reports.presentation import home_kpis
-from reports.tests.builders import build_dataset, build_history, play, utc
+from reports.tests.builders import build_dataset, build_history, build_sparse_dataset, play, utc
 from resolutionflow.tests.factories import UserFactory
 from sessions.tests.factories import VPN_TREE, build_version
 
@@ -280,6 +280,55 @@ def test_it_drills_down_into_a_tree(charlie_client, data):
     assert "85.7%" in body  # "Yes" at client-installed: 6 of 7
     assert response.context["csv_url"] == f"/reports/nodes.csv?{FEB}&tree=vpn"
     assert response.context["overview_url"] == f"/reports/?{FEB}"
+
+
+def test_it_names_the_slowest_and_most_abandoned_among_steps_with_enough_visits(
+    charlie_client, data
+):
+    body = charlie_client.get(f"/reports/trees/vpn/?{FEB}").text
+    assert (
+        "<strong>Reset the VPN credentials</strong> holds engineers longest among steps with "
+        "at least 5 visits: half of the visits take 3m 20s or more"
+    ) in body
+    assert (
+        "is where 1 completed session ended without reaching a solution, "
+        "the most among steps with at least 5 visits."
+    ) in body
+
+
+def test_it_says_when_no_step_has_enough_visits_to_be_named(charlie_client, data):
+    # bob's VPN steps: client-installed 3 visits, reset-creds 2 (median 600 s), works-now 1.
+    response = charlie_client.get(f"/reports/trees/vpn/?{FEB}&engineer=bob")
+    assert response.context["slowest"] == response.context["most_abandoned"] == []
+    body = response.text
+    assert (
+        "No question or action has at least 5 visits in this period yet, "
+        "so none is named the slowest."
+    ) in body
+    assert (
+        "No step with at least 5 visits is where a completed session ended without reaching a "
+        "solution."
+    ) in body
+    assert 'class="report-tag report-tag-slow">Slowest</span>' not in _steps_table(body)
+
+
+def test_it_does_not_name_a_step_visited_once_the_slowest(charlie_client, clock, alice):
+    build_sparse_dataset(clock, alice)
+    response = charlie_client.get("/reports/trees/vpn/?from=2026-02-01&to=2026-02-10")
+    assert [row.node_key for row in response.context["slowest"]] == ["client-installed"]
+    assert response.context["most_abandoned"] == []
+    body = response.text
+    assert "<strong>Is the VPN client installed?</strong> holds engineers longest" in body
+    assert "<strong>Reset the VPN credentials</strong>" not in body
+
+
+def test_it_names_no_findings_for_a_period_without_sessions(charlie_client, data):
+    body = charlie_client.get("/reports/trees/vpn/?from=2000-01-01&to=2000-01-31").text
+    assert 'data-testid="findings"' not in body
+
+
+def _steps_table(body: str) -> str:
+    return body[body.index('data-testid="steps-table"') :]
 
 
 def test_it_drills_down_into_one_version_and_one_engineer(charlie_client, data):

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import ngettext
 
 from reports.metrics import DayRow, OutcomeRow
 from reports.presentation import fmt_rate
@@ -119,7 +120,8 @@ def daily_chart(days: list[DayRow], *, width: int = 600, height: int = 260) -> D
             width=round(bar_width, 2),
             centre=round(x + bar_width / 2, 2),
             total=day.sessions,
-            title=f"{text}: {day.sessions} session{'s' if day.sessions != 1 else ''}"
+            title=f"{text}: "
+            + ngettext("%(n)d session", "%(n)d sessions", day.sessions) % {"n": day.sessions}
             + (f" ({described})" if described else ""),
         )
         y = baseline

@@ -63,6 +63,9 @@ SESSION_CLOSED = Decision.Exit.SESSION_CLOSED.value
 
 MEDIAN = 0.5
 P90 = 0.9
+# The drill-down names the slowest and the most abandoned step only among steps
+# visited at least this often: a step visited once says nothing about the tree.
+FINDING_MIN_VISITS = 5
 
 
 # --- the filter -----------------------------------------------------------------
@@ -130,6 +133,12 @@ class ReportFilter:
         """The filter as a Q on Session, or on a model reaching it through `prefix`."""
         start, end = self.bounds()
         q = Q(**{f"{prefix}started_at__gte": start, f"{prefix}started_at__lt": end})
+        return q & self.scope_q(prefix)
+
+    def scope_q(self, prefix: str = "") -> Q:
+        """The tree, version and engineer parts of the filter, without the dates: what
+        a figure of this moment (sessions active now) is counted over."""
+        q = Q()
         if self.tree is not None:
             q &= Q(**{f"{prefix}tree": self.tree})
         if self.engineer is not None:
@@ -137,6 +146,10 @@ class ReportFilter:
         if self.version is not None:
             q &= Q(**{f"{prefix}version__number": self.version})
         return q
+
+    def is_future(self, today: date | None = None) -> bool:
+        """The whole range is after today: nothing can have started in it yet."""
+        return self.date_from > (today or local_today())
 
     def sessions(self) -> QuerySet[Session]:
         return Session.objects.filter(self.session_q())
@@ -325,7 +338,11 @@ def summaries(
     filters: Sequence[ReportFilter], *, using: str = DEFAULT_DB_ALIAS
 ) -> list[SummaryRow]:
     """The summary figures for several periods in one statement (the overview compares
-    the chosen period with the one before it)."""
+    the chosen period with the one before it).
+
+    `sessions_active` is a figure of this moment, not of a period: the sessions
+    started and not completed now, in the filter's tree, version and engineer,
+    whatever its dates (the same for every period of the same scope)."""
     baseline = F("tree__baseline_minutes") * 60
     saved = Case(
         When(
@@ -335,38 +352,57 @@ def summaries(
         ),
         default=0,
     )
+    figures = {
+        **_figures(using, median=("duration_seconds", MEDIAN), p90=("duration_seconds", P90)),
+        "saved": Sum(saved, default=0),
+    }
+    # The sessions active now, once per scope (tree, version, engineer): their
+    # figures are computed like a period's, so they join the same UNION ALL, and
+    # only their count is used.
+    scoped = {_scope(report_filter): report_filter for report_filter in filters}
+    scopes = {scope: len(filters) + n for n, scope in enumerate(scoped)}
     # Each period is its own aggregate (no GROUP BY: a row even for a period
     # without sessions) over its own index range, the periods joined by UNION ALL:
     # one statement, and no sort of every row by its period.
+    sources = [report_filter.sessions() for report_filter in filters] + [
+        Session.objects.active().filter(report_filter.scope_q())
+        for report_filter in scoped.values()
+    ]
     parts = [
-        report_filter.sessions()
-        .using(using)
+        sessions.using(using)
         .order_by()
         .values(period=Value(index, output_field=IntegerField()))
-        .annotate(
-            **_figures(using, median=("duration_seconds", MEDIAN), p90=("duration_seconds", P90)),
-            saved=Sum(saved, default=0),
-        )
-        for index, report_filter in enumerate(filters)
+        .annotate(**figures)
+        for index, sessions in enumerate(sources)
     ]
     found = {row["period"]: row for row in parts[0].union(*parts[1:], all=True)}
     return [
         SummaryRow(
             sessions_started=found[index]["started"],
             sessions_completed=found[index]["completed"],
-            sessions_active=found[index]["started"] - found[index]["completed"],
+            sessions_active=found[scopes[_scope(report_filter)]]["started"],
             resolution_rate=found[index]["resolution_rate"],
             escalation_rate=found[index]["escalation_rate"],
             median_duration_seconds=found[index]["median"],
             p90_duration_seconds=found[index]["p90"],
             time_saved_seconds=found[index]["saved"],
         )
-        for index in range(len(filters))
+        for index, report_filter in enumerate(filters)
     ]
 
 
+def _scope(report_filter: ReportFilter) -> tuple:
+    engineer = report_filter.engineer
+    tree = report_filter.tree
+    return (
+        tree.pk if tree else None,
+        report_filter.version,
+        engineer.pk if engineer else None,
+    )
+
+
 def summary(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> SummaryRow:
-    """Sessions started, completed and active; resolution and escalation rates;
+    """Sessions started, completed and active now; resolution and escalation rates;
     median and p90 duration of completed sessions; time saved against the baselines."""
     return summaries([report_filter], using=using)[0]
 
@@ -459,7 +495,8 @@ def nodes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list
     backtracks: its step records left with Back; choices: the share of each answer
     among the records answered there (question nodes).
     The slowest step (highest median dwell, solutions aside: their dwell is the fix
-    itself) and the most abandoned one (most drop-offs) are flagged.
+    itself) and the most abandoned one (most drop-offs) are flagged, among the steps
+    with at least FINDING_MIN_VISITS visits.
 
     One statement: a row per (node, answer), folded into NodeRow.choices here. Its
     parts are ORM querysets; the statement joining them (latest title per key,
@@ -544,10 +581,14 @@ def nodes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list
                COALESCE(t.dropoffs, 0) AS dropoffs,
                COALESCE(t.backtracks, 0) AS backtracks,
                CASE WHEN l.kkind <> '{SOLUTION}' AND t.median IS NOT NULL
+                         AND t.visits >= {FINDING_MIN_VISITS:d}
                          AND t.median = MAX(CASE WHEN l.kkind <> '{SOLUTION}'
+                                                  AND t.visits >= {FINDING_MIN_VISITS:d}
                                                  THEN t.median END) OVER ()
                     THEN 1 ELSE 0 END AS is_slowest,
-               CASE WHEN t.dropoffs > 0 AND t.dropoffs = MAX(t.dropoffs) OVER ()
+               CASE WHEN t.dropoffs > 0 AND t.visits >= {FINDING_MIN_VISITS:d}
+                         AND t.dropoffs = MAX(CASE WHEN t.visits >= {FINDING_MIN_VISITS:d}
+                                                   THEN t.dropoffs END) OVER ()
                     THEN 1 ELSE 0 END AS is_most_abandoned
         FROM latest l
         LEFT JOIN tallies t ON t.nkey = l.kkey COLLATE "C"

@@ -66,12 +66,22 @@ class Figure:
     kind: str  # count | rate | duration
     better: str  # higher | lower | "" (neither: more sessions is not good or bad)
     help: str
+    # A figure of this moment (active now) has no previous period to compare with.
+    compared: bool = True
 
 
 FIGURES = (
     Figure("sessions_started", "Sessions started", "count", "", "Sessions started in the period."),
     Figure("sessions_completed", "Completed", "count", "", "Started in the period and closed."),
-    Figure("sessions_active", "Active now", "count", "", "Started in the period, still open."),
+    Figure(
+        "sessions_active",
+        "Active now",
+        "count",
+        "",
+        "Sessions open at this moment, whatever the dates chosen; the tree and engineer "
+        "filters apply.",
+        compared=False,
+    ),
     Figure(
         "resolution_rate",
         "Resolution rate",
@@ -119,7 +129,7 @@ class Kpi:
     help: str
     value: str
     previous: str
-    direction: str  # up | down | same | none (no previous figure to compare)
+    direction: str  # up | down | same | none (no previous figure) | now (not compared)
     change: str  # the size of the change, formatted ("3", "4.2 pts", "2m 10s")
     tone: str  # positive | negative | "" (neutral)
 
@@ -134,12 +144,15 @@ def _change(kind: str, difference: float) -> str:
 
 
 def kpi_tiles(current: SummaryRow, previous: SummaryRow) -> list[Kpi]:
-    """One tile per summary figure, compared with the previous period."""
+    """One tile per summary figure, compared with the previous period (a figure of this
+    moment, "Active now", is not)."""
     tiles = []
     for figure in FIGURES:
         now, before = getattr(current, figure.key), getattr(previous, figure.key)
         fmt = _FORMATS[figure.kind]
-        if now is None or before is None:
+        if not figure.compared:
+            direction, change, tone, before = "now", "", "", None
+        elif now is None or before is None:
             direction, change, tone = "none", "", ""
         elif now == before:
             direction, change, tone = "same", "", ""

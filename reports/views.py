@@ -253,6 +253,7 @@ def tree_report(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "node_rows": node_rows,
         "slowest": [row for row in node_rows if row.is_slowest],
         "most_abandoned": [row for row in node_rows if row.is_most_abandoned],
+        "finding_min_visits": metrics.FINDING_MIN_VISITS,
         "overview_url": _url("reports:overview", resolved.query(tree=None, version=None)),
         "csv_url": _url("reports:csv", page_query | {"tree": tree.slug}, "nodes"),
     }

@@ -380,10 +380,14 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
-def _step_line(step: ExportStep, title: str, result: str) -> str:
-    """`Title — Answer (2m 30s) [undone]`, the one-line summary of a step."""
+def _step_line(step: ExportStep, title: str, result: str, *, glue: str = " ") -> str:
+    """`Title — Answer (2m 30s) [undone]`, the one-line summary of a step.
+
+    `glue` stands for the spaces in and before the duration, so that a wrapping
+    format can keep "Answer (2m 30s)" in one piece (see `_wrap`)."""
     marker = f" [{step.marker}]" if step.marker else ""
-    return f"{title} — {result} ({step.duration_text}){marker}"
+    duration = f"({step.duration_text})".replace(" ", glue)
+    return f"{title} — {result}{glue}{duration}{marker}"
 
 
 # --- markdown -----------------------------------------------------------------------
@@ -498,8 +502,14 @@ def render_text(data: ExportData) -> str:
 # --- psa ticket note -------------------------------------------------------------
 
 
+# A space the PSA wrapping must not break at: TextWrapper breaks only at ASCII
+# whitespace, and NUL never occurs in stored text (PostgreSQL refuses it).
+_NO_BREAK = "\0"
+
+
 def _wrap(text: str, *, first: str = "", rest: str = "") -> list[str]:
-    """Wrap each line of `text` at PSA_WIDTH, `first` before the first line."""
+    """Wrap each line of `text` at PSA_WIDTH, `first` before the first line; a
+    _NO_BREAK in `text` is a space that is never a line break."""
     wrapper = textwrap.TextWrapper(
         width=PSA_WIDTH,
         break_long_words=False,
@@ -511,7 +521,7 @@ def _wrap(text: str, *, first: str = "", rest: str = "") -> list[str]:
         wrapper.initial_indent = first if index == 0 else rest
         wrapper.subsequent_indent = rest
         out += wrapper.wrap(line.rstrip()) or [(first if index == 0 else rest).rstrip()]
-    return out
+    return [line.replace(_NO_BREAK, " ") for line in out]
 
 
 def render_psa(data: ExportData) -> str:
@@ -534,7 +544,9 @@ def render_psa(data: ExportData) -> str:
     for step in data.steps:
         prefix = f"{step.number}. "
         indent = " " * len(prefix)
-        out += _wrap(_step_line(step, step.title, step.result), first=prefix, rest=indent)
+        # The duration stays with the word before it: "(1m 51s)" never starts a line.
+        line = _step_line(step, step.title, step.result, glue=_NO_BREAK)
+        out += _wrap(line, first=prefix, rest=indent)
         if data.full:
             out += _wrap(step.times_text, first=indent, rest=indent)
         if step.notes.strip():

@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from trees.forms import TreeImportForm
@@ -229,7 +230,16 @@ class TreeAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             f"Version {draft.number} of “{tree.name}” was created as a draft"
-            + (f" with {copied} nodes copied from the previous version." if copied else "."),
+            + (
+                ngettext(
+                    " with %(n)d node copied from the previous version.",
+                    " with %(n)d nodes copied from the previous version.",
+                    copied,
+                )
+                % {"n": copied}
+                if copied
+                else "."
+            ),
             messages.SUCCESS,
         )
         return draft

@@ -308,3 +308,36 @@ def build_history(
         )
     clock.set(end)
     return versions
+
+
+def build_sparse_dataset(clock, engineer) -> TreeVersion:
+    """A VPN tree where the steps visited once would be the slowest and the most
+    abandoned if one visit were enough (1–6 February 2026, UTC):
+
+      five sessions: No after 10 s at client-installed, resolved at install-client;
+      one session: Yes after 10 s, Done after 900 s at reset-creds (its only visit),
+        cancelled after 5 s at works-now (its only visit, a drop-off).
+
+    client-installed (6 visits, median 10 s) is the only step with enough visits.
+    """
+    vpn = build_version(VPN_TREE)
+    for day in range(1, 6):
+        play(
+            vpn,
+            engineer,
+            clock,
+            at=utc(2, day, 9),
+            moves=[(10, "No")],
+            outcome_code="resolved",
+            close_after=30,
+        )
+    play(
+        vpn,
+        engineer,
+        clock,
+        at=utc(2, 6, 9),
+        moves=[(10, "Yes"), (900, "Done")],
+        outcome_code="cancelled",
+        close_after=5,
+    )
+    return vpn

@@ -31,7 +31,7 @@ from reports.metrics import (
     SummaryRow,
     TreeRow,
 )
-from reports.tests.builders import build_dataset, play, utc
+from reports.tests.builders import build_dataset, build_sparse_dataset, play, utc
 from sessions import services
 from sessions.tests.factories import VPN_TREE, build_version
 from trees.models import Node, TreeVersion
@@ -93,7 +93,7 @@ def test_it_sums_up_the_previous_period_in_the_same_query(data, django_assert_nu
     assert previous == SummaryRow(
         sessions_started=1,
         sessions_completed=1,
-        sessions_active=0,
+        sessions_active=2,  # V6, M1: active now, whichever period is asked for
         resolution_rate=1.0,
         escalation_rate=0.0,
         median_duration_seconds=1000.0,
@@ -117,6 +117,36 @@ def test_it_filters_by_tree_and_engineer(data, alice):
     )
 
 
+@pytest.mark.parametrize(
+    "days",
+    [(date(2026, 2, 1), date(2026, 2, 10)), (date(2025, 6, 1), date(2025, 6, 30))],
+    ids=["range-with-them", "range-without-them"],
+)
+def test_it_counts_the_sessions_active_now_whatever_the_dates(data, bob, days):
+    start, end = days
+    assert metrics.summary(ReportFilter(start, end)).sessions_active == 2  # V6, M1
+    assert metrics.summary(ReportFilter(start, end, engineer=bob)).sessions_active == 1  # V6
+    mail = ReportFilter(start, end, tree=data.mail.tree)
+    assert metrics.summary(mail).sessions_active == 1  # M1
+    assert metrics.summary(ReportFilter(start, end, tree=data.printer.tree)).sessions_active == 0
+
+
+def test_it_counts_the_active_sessions_of_each_scope_in_the_same_query(
+    data, bob, django_assert_num_queries
+):
+    everyone = FEB
+    bobs = replace(FEB, engineer=bob)
+    with django_assert_num_queries(1):
+        rows = metrics.summaries([everyone, everyone.previous(), bobs, bobs.previous()])
+    assert [row.sessions_active for row in rows] == [2, 2, 1, 1]
+    assert [row.sessions_started for row in rows] == [11, 1, 5, 0]
+
+
+def test_it_tells_a_range_in_the_future(clock):
+    assert ReportFilter(date(2026, 2, 11), date(2026, 2, 20)).is_future()
+    assert not ReportFilter(date(2026, 2, 10), date(2026, 2, 20)).is_future()
+
+
 def test_it_counts_calendar_days_with_both_ends_included(data):
     first_day = metrics.summary(ReportFilter(date(2026, 2, 1), date(2026, 2, 1)))
     assert (first_day.sessions_started, first_day.median_duration_seconds) == (1, 200.0)  # P1
@@ -138,7 +168,7 @@ def test_it_answers_an_empty_range_with_zeros_and_no_rates(data):
     assert metrics.summary(empty) == SummaryRow(
         sessions_started=0,
         sessions_completed=0,
-        sessions_active=0,
+        sessions_active=2,  # V6, M1 are active now, whatever the range
         resolution_rate=None,
         escalation_rate=None,
         median_duration_seconds=None,
@@ -309,6 +339,26 @@ def test_it_reports_per_node_in_outline_order(data):
     assert shares["client-installed"] == [ChoiceShare("Yes", 6, 6 / 7), ChoiceShare("No", 1, 1 / 7)]
     assert shares["works-now"] == [ChoiceShare("Yes", 3, 3 / 4), ChoiceShare("No", 1, 1 / 4)]
     assert shares["reset-creds"] == shares["done"] == []
+
+
+def test_it_names_the_slowest_and_most_abandoned_only_among_steps_visited_enough(clock, alice):
+    vpn = build_sparse_dataset(clock, alice)
+    rows = metrics.nodes(ReportFilter(date(2026, 2, 1), date(2026, 2, 10), tree=vpn.tree))
+    got = {r.node_key: (r.visits, r.median_dwell_seconds, r.dropoffs) for r in rows}
+    # reset-creds is the slowest by far and works-now the only drop-off, each visited once.
+    assert got["reset-creds"] == (1, 900.0, 0)
+    assert got["works-now"] == (1, 5.0, 1)
+    assert got["client-installed"] == (6, 10.0, 0)
+    assert metrics.FINDING_MIN_VISITS == 5
+    assert [r.node_key for r in rows if r.is_slowest] == ["client-installed"]
+    assert [r.node_key for r in rows if r.is_most_abandoned] == []
+
+
+def test_it_names_no_slowest_step_when_none_has_enough_visits(data, bob):
+    # bob's VPN steps: client-installed 3 visits, reset-creds 2 (median 600 s), works-now 1.
+    rows = metrics.nodes(ReportFilter(FEB.date_from, FEB.date_to, tree=data.vpn.tree, engineer=bob))
+    assert max(r.visits for r in rows) < metrics.FINDING_MIN_VISITS
+    assert not any(r.is_slowest or r.is_most_abandoned for r in rows)
 
 
 def test_it_filters_nodes_by_engineer(data, bob):

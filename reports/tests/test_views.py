@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 
 from reports.presentation import home_kpis
-from reports.tests.builders import build_dataset, build_history, play, utc
+from reports.tests.builders import build_dataset, build_history, build_sparse_dataset, play, utc
 from resolutionflow.tests.factories import UserFactory
 from sessions.tests.factories import VPN_TREE, build_version
 
@@ -96,6 +96,56 @@ def test_it_shows_the_period_with_comparisons(charlie_client, data):
     assert "Down 42.9 pts" in body
     assert "vs 100.0% in the previous 10 days" in body
     assert "1–10 Feb 2026" in body
+
+
+@pytest.mark.parametrize(
+    "query",
+    [FEB, "from=2025-06-01&to=2025-06-30", "from=2026-02-11&to=2026-02-20", ""],
+    ids=["february", "long-ago", "future", "default"],
+)
+def test_it_shows_the_sessions_active_now_without_a_comparison(charlie_client, data, query):
+    response = charlie_client.get(f"/reports/?{query}")
+    tile = kpi(response, "sessions_active")
+    assert (tile.value, tile.direction, tile.change, tile.tone) == ("2", "now", "", "")  # V6, M1
+    html = _tile_html(response, "sessions_active")
+    assert "Open at this moment, whatever the dates" in html
+    assert "vs " not in html
+    assert "in the previous" not in html
+    assert "Up" not in html
+
+
+def test_it_counts_the_active_sessions_of_the_chosen_tree_and_engineer(charlie_client, data):
+    response = charlie_client.get("/reports/?from=2025-06-01&to=2025-06-30&engineer=bob")
+    assert kpi(response, "sessions_active").value == "1"  # V6
+    response = charlie_client.get("/reports/?tree=mail")
+    assert kpi(response, "sessions_active").value == "1"  # M1
+
+
+def _tile_html(response, key: str) -> str:
+    body = response.content.decode()
+    start = body.index(f'data-kpi="{key}"')
+    return body[start : body.index('data-kpi="', start + 1)]
+
+
+@pytest.mark.parametrize("url", ["/reports/", "/reports/trees/vpn/"])
+def test_it_says_a_range_in_the_future_has_nothing_yet(charlie_client, data, url):
+    future = charlie_client.get(f"{url}?from=2026-02-11&to=2026-03-12")
+    assert future.status_code == 200
+    assert "This range is in the future: nothing has happened yet." in future.text
+    for query in (FEB, "from=2026-02-10&to=2026-02-20"):  # includes today: not the future
+        assert "This range is in the future" not in charlie_client.get(f"{url}?{query}").text
+
+
+@pytest.mark.parametrize(
+    ("query", "sentence"),
+    [
+        (FEB, "vs 1 in the previous 10 days"),
+        ("from=2026-02-10&to=2026-02-10", "vs 1 on the previous day"),  # V6 on 9 Feb
+    ],
+    ids=["days", "one-day"],
+)
+def test_it_names_the_previous_period_in_words(charlie_client, data, query, sentence):
+    assert sentence in _tile_html(charlie_client.get(f"/reports/?{query}"), "sessions_started")
 
 
 def test_it_lists_trees_with_links_to_their_drill_down(charlie_client, data):
@@ -230,6 +280,55 @@ def test_it_drills_down_into_a_tree(charlie_client, data):
     assert "85.7%" in body  # "Yes" at client-installed: 6 of 7
     assert response.context["csv_url"] == f"/reports/nodes.csv?{FEB}&tree=vpn"
     assert response.context["overview_url"] == f"/reports/?{FEB}"
+
+
+def test_it_names_the_slowest_and_most_abandoned_among_steps_with_enough_visits(
+    charlie_client, data
+):
+    body = charlie_client.get(f"/reports/trees/vpn/?{FEB}").text
+    assert (
+        "<strong>Reset the VPN credentials</strong> holds engineers longest among steps with "
+        "at least 5 visits: half of the visits take 3m 20s or more"
+    ) in body
+    assert (
+        "is where 1 completed session ended without reaching a solution, "
+        "the most among steps with at least 5 visits."
+    ) in body
+
+
+def test_it_says_when_no_step_has_enough_visits_to_be_named(charlie_client, data):
+    # bob's VPN steps: client-installed 3 visits, reset-creds 2 (median 600 s), works-now 1.
+    response = charlie_client.get(f"/reports/trees/vpn/?{FEB}&engineer=bob")
+    assert response.context["slowest"] == response.context["most_abandoned"] == []
+    body = response.text
+    assert (
+        "No question or action has at least 5 visits in this period yet, "
+        "so none is named the slowest."
+    ) in body
+    assert (
+        "No step with at least 5 visits is where a completed session ended without reaching a "
+        "solution."
+    ) in body
+    assert 'class="report-tag report-tag-slow">Slowest</span>' not in _steps_table(body)
+
+
+def test_it_does_not_name_a_step_visited_once_the_slowest(charlie_client, clock, alice):
+    build_sparse_dataset(clock, alice)
+    response = charlie_client.get("/reports/trees/vpn/?from=2026-02-01&to=2026-02-10")
+    assert [row.node_key for row in response.context["slowest"]] == ["client-installed"]
+    assert response.context["most_abandoned"] == []
+    body = response.text
+    assert "<strong>Is the VPN client installed?</strong> holds engineers longest" in body
+    assert "<strong>Reset the VPN credentials</strong>" not in body
+
+
+def test_it_names_no_findings_for_a_period_without_sessions(charlie_client, data):
+    body = charlie_client.get("/reports/trees/vpn/?from=2000-01-01&to=2000-01-31").text
+    assert 'data-testid="findings"' not in body
+
+
+def _steps_table(body: str) -> str:
+    return body[body.index('data-testid="steps-table"') :]
 
 
 def test_it_drills_down_into_one_version_and_one_engineer(charlie_client, data):
@@ -434,3 +533,4 @@ def test_it_gives_the_home_page_the_last_7_days_in_one_query(data, django_assert
     assert 'href="/reports/?from=2026-02-04&amp;to=2026-02-10"' in html
     assert "Team, last 7 days" in html
     assert html.count('class="kpi report-kpi"') == 8
+    assert tiles["sessions_active"].direction == "now"  # V6, M1: not compared

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -413,6 +414,28 @@ def test_it_wraps_the_psa_note_at_100_columns(golden_session):
         assert len(line) <= 100 or " " not in line.strip(), line
     assert "https://kb.example.com/articles/vpn/reset-credentials" in text
     assert "**" not in text and "##" not in text
+
+
+def _psa_with_first_title(session, title: str) -> list[str]:
+    data = exports.export_data(session, detail="full")
+    steps = (replace(data.steps[0], title=title), *data.steps[1:])
+    return exports.render(replace(data, steps=steps), "psa").splitlines()
+
+
+def test_it_keeps_a_steps_duration_with_the_word_before_it_in_the_psa_note(golden_session):
+    # "1. " + 89 characters + " — Yes" is 98 columns: "(2m 30s)" used to start the next line.
+    lines = _psa_with_first_title(golden_session, "T" * 40 + " " + "i" * 48)
+    start = lines.index("Steps:") + 1
+    assert lines[start : start + 2] == ["1. " + "T" * 40 + " " + "i" * 48 + " —", "   Yes (2m 30s)"]
+
+
+@pytest.mark.parametrize("length", range(60, 200, 7), ids=lambda n: f"title-{n}")
+def test_it_never_starts_a_psa_line_with_a_duration(golden_session, length):
+    words = ("Check the gateway certificate " * 10)[:length].strip()
+    for line in _psa_with_first_title(golden_session, words):
+        assert not line.strip().startswith("("), line
+        assert len(line) <= exports.PSA_WIDTH, line
+    assert "\0" not in "".join(_psa_with_first_title(golden_session, words))
 
 
 # --- active sessions, upto, timestamps ------------------------------------------------

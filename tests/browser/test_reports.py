@@ -16,8 +16,9 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import assert_accessible, screenshot
-from reports.tests.builders import build_dataset, build_history
+from reports.tests.builders import build_dataset, build_history, play, utc
 from resolutionflow.tests.factories import UserFactory
+from sessions.tests.factories import build_version
 
 pytestmark = pytest.mark.browser
 
@@ -152,3 +153,70 @@ def test_it_is_accessible_and_readable_with_a_realistic_history(new_page, charli
     phone.goto("/reports/trees/vpn/")
     screenshot(phone, "reports-drilldown-phone")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+SHARES_TREE = {
+    "slug": "shares",
+    "name": "Answer shares",
+    "start": "first",
+    "nodes": [
+        {
+            "key": "first",
+            "kind": "question",
+            "title": "First question",
+            "choices": [
+                {"label": "Y", "next": "second"},
+                {"label": "No, something else entirely is wrong with it", "next": "other"},
+            ],
+        },
+        {
+            "key": "second",
+            "kind": "question",
+            "title": "Second question",
+            "choices": [
+                {"label": "Restarted the router and the modem, then waited", "next": "fixed"},
+                {"label": "N", "next": "fixed"},
+            ],
+        },
+        {"key": "other", "kind": "solution", "title": "Something else"},
+        {"key": "fixed", "kind": "solution", "title": "Fixed"},
+    ],
+}
+
+
+def test_it_draws_every_answer_share_on_one_scale(manager_page, clock, alice):
+    version = build_version(SHARES_TREE)
+    # first: Y 4 of 8 (50 %), the long label 4; second: the long label 1 of 4 (25 %), N 3.
+    answers = [["Y", "N"]] * 3 + [["Y", SHARES_TREE["nodes"][1]["choices"][0]["label"]]]
+    answers += [[SHARES_TREE["nodes"][0]["choices"][1]["label"]]] * 4
+    for day, moves in enumerate(answers, start=1):
+        play(
+            version,
+            alice,
+            clock,
+            at=utc(2, day, 9),
+            moves=[(10, move) for move in moves],
+            outcome_code="resolved",
+            close_after=5,
+        )
+    page = manager_page
+    page.goto("/reports/trees/shares/?from=2026-02-01&to=2026-02-10")
+
+    def share(label: str) -> dict:
+        item = page.locator(".report-shares li", has=page.get_by_text(label, exact=True))
+        expect(item).to_have_count(1)
+        return {
+            part: item.locator(f".report-share-{part}").bounding_box()["width"]
+            for part in ("bar", "fill")
+        }
+
+    half, quarter = share("Y"), share("Restarted the router and the modem, then waited")
+    expect(page.get_by_text("50.0%")).to_have_count(2)
+    assert half["bar"] == pytest.approx(quarter["bar"], abs=0.5)
+    assert half["fill"] == pytest.approx(2 * quarter["fill"], rel=0.05)
+    assert share("N")["fill"] == pytest.approx(3 * quarter["fill"], rel=0.05)
+    for viewport in ({"width": 1366, "height": 860}, {"width": 390, "height": 844}):
+        page.set_viewport_size(viewport)
+        bars = page.locator(".report-share-bar")
+        widths = {round(bars.nth(n).bounding_box()["width"]) for n in range(bars.count())}
+        assert len(widths) == 1, widths

@@ -42,6 +42,8 @@ home                     GET     login      200    200  200      200
 home                     POST    login      405    405  405      405
 healthz                  GET     200        200    200  200      200
 healthz                  POST    405        405    405  405      405
+favicon                  GET     302        302    302  302      302
+favicon                  POST    405        405    405  405      405
 login                    GET     200        200    200  200      200
 login                    POST    200        200    200  200      200
 logout                   GET     login      405    405  405      405

@@ -152,6 +152,7 @@ LINK_PARAMETERS: dict[tuple[str, str], set[str]] = {
 NO_INPUT = {
     "home",
     "healthz",
+    "favicon",
     "logout",
     "password_change_done",
     "sessions:detail",

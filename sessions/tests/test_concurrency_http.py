@@ -99,7 +99,10 @@ def _admin_change_form(client: Client, session: Session, outcome: str) -> dict:
 def test_twenty_closers_through_history_navigation_and_admin_complete_once(people):
     version = build_version()
     session = services.session_create(tree=version.tree, engineer=people["alice"])
-    complete_url = reverse("sessions:complete", args=[session.pk])
+    urls = {
+        "history": reverse("sessions:close", args=[session.pk]),
+        "navigation": reverse("sessions:complete", args=[session.pk]),
+    }
     admin_url = reverse("admin:flow_sessions_session_change", args=[session.pk])
     admin_client = _client(people["admin"])
     admin_form = _admin_change_form(admin_client, session, "workaround")
@@ -109,9 +112,11 @@ def test_twenty_closers_through_history_navigation_and_admin_complete_once(peopl
         """Engineer and manager closers, from history (plain and htmx) and navigation."""
         client = _client(people["alice"] if i % 2 else people["charlie"])
         source = "history" if i < 10 else "navigation"
-        body = {"outcome": codes[i % len(codes)], "outcome_notes": f"closer {i}", "source": source}
+        body = {"outcome": codes[i % len(codes)], "outcome_notes": f"closer {i}"}
+        if source == "history":
+            body["next"] = reverse("sessions:history")
         headers = HTMX if i % 3 == 0 else {}
-        return lambda: ("app", source, client.post(complete_url, body, headers=headers))
+        return lambda: ("app", source, client.post(urls[source], body, headers=headers))
 
     requests = [closer(i) for i in range(19)]
     requests.append(lambda: ("admin", "admin", admin_client.post(admin_url, admin_form)))

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from resolutionflow import clock
+from sessions import signals
 from sessions.formatting import whole_seconds
 from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
 from trees.models import Choice, Node, Tree, TreeVersion
@@ -406,6 +407,7 @@ def session_complete(
         changed_at=now,
         source=source,
     )
+    signals.session_completed.send(sender=Session, session=session, by=by)
     return session
 
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from resolutionflow import clock
+from trees import signals
 from trees.interchange import TreeDocument, dump_document, parse_document
 from trees.models import Choice, Node, Tag, Tree, TreeVersion
 from trees.validation import GraphChoice, GraphNode, Problem, graph_problems
@@ -235,6 +236,7 @@ def tree_publish(*, version: TreeVersion, by: User | None = None) -> TreeVersion
     version.published_by = by
     version.save(update_fields=["status", "published_at", "published_by"])
     logger.info("tree %s: v%s published by %s", tree.slug, version.number, by)
+    signals.tree_published.send(sender=TreeVersion, version=version, by=by)
     return version
 
 

@@ -359,15 +359,14 @@ class ConnectWiseClient(PsaClient):
                 ended = datetime.fromisoformat(p["ended_at"])
                 started = datetime.fromisoformat(p["work_started_at"])
                 member = str(p["member_id"])
+                who = {"id": int(member)} if member.isdigit() else {"identifier": member}
                 entry = self.call(
                     "POST",
                     self.url("/time/entries"),
                     json_body={
                         "chargeToId": int(ticket),
                         "chargeToType": "ServiceTicket",
-                        "member": {"id": int(member)}
-                        if member.isdigit()
-                        else {"identifier": member},
+                        "member": who,
                         "timeStart": cw_time(started),
                         "timeEnd": cw_time(ended),
                         "notes": f"{p['title']}\n{reference}",

@@ -156,6 +156,12 @@ class ConnectionAdmin(admin.ModelAdmin):
         *(_fieldset(kind) for kind in Kind),
     ]
 
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+        # The credential fields are added per instance (their help shows what is
+        # stored), so the model form is built from the model fields only.
+        kwargs["fields"] = ConnectionForm.Meta.fields
+        return super().get_form(request, obj, change=change, **kwargs)
+
     @admin.display(description="events")
     def event_list(self, obj: Connection) -> str:
         labels = dict(Event.choices)

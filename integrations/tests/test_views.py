@@ -60,12 +60,12 @@ def test_the_ticket_card_shows_posted_to_ticket(alice, alice_client, cw, complet
     session = complete(alice)
     (delivery,) = session.deliveries.all()
     html = alice_client.get(session.get_absolute_url()).content.decode()
-    assert "Queued" in html and 'hx-trigger="every 3s"' in html  # polls while open
+    assert "Queued" in html and 'hx-trigger="every 2s"' in html  # polls while open
 
     services.delivery_attempt(delivery_id=delivery.pk)
     html = alice_client.get(reverse("integrations:deliveries", args=[session.pk])).content.decode()
     assert "<html" not in html and "Posted to ticket" in html
-    assert "every 3s" not in html and "HTTP 201" in html
+    assert "every 2s" not in html and "HTTP 201" in html
     assert "Retry" not in html and "Post to ticket" in html
 
 

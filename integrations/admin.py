@@ -51,6 +51,7 @@ class ConnectionForm(forms.ModelForm):
         label="Base URL",
         max_length=500,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
         help_text=Connection._meta.get_field("base_url").help_text,
     )
     events = forms.MultipleChoiceField(

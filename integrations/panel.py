@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.models import Connection, Delivery
+from integrations.models import Connection, Delivery, Event
 from sessions.models import Session
 
 
@@ -25,12 +25,20 @@ def panel_context(session: Session) -> dict[str, Any]:
     )
     for delivery in deliveries:
         delivery.label = delivery_label(delivery)
-    has_psa = Connection.objects.active().psa().exists()
+    psa_ids = set(Connection.objects.active().psa().values_list("pk", flat=True))
+    # Connections that already have the note (posted or on its way) need no button.
+    covered = {
+        d.connection_id
+        for d in deliveries
+        if d.event == Event.SESSION_COMPLETED and d.status != Delivery.Status.FAILED
+    }
     return {
         "session": session,
         "deliveries": deliveries,
-        "show": bool(deliveries) or has_psa,
-        "can_post": has_psa and bool(session.ticket_ref) and session.completed_at is not None,
+        "show": bool(deliveries) or bool(psa_ids),
+        "can_post": bool(psa_ids - covered)
+        and bool(session.ticket_ref)
+        and session.completed_at is not None,
         "any_failed": any(d.status == Delivery.Status.FAILED for d in deliveries),
         "polling": any(d.is_open for d in deliveries),
     }

@@ -7,7 +7,8 @@ from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from integrations import services
-from integrations.models import Delivery
+from integrations.models import Delivery, Kind
+from integrations.tests.conftest import connection_for
 from sessions import services as session_services
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +67,7 @@ def test_the_ticket_card_shows_posted_to_ticket(alice, alice_client, cw, complet
     html = alice_client.get(reverse("integrations:deliveries", args=[session.pk])).content.decode()
     assert "<html" not in html and "Posted to ticket" in html
     assert "every 2s" not in html and "HTTP 201" in html
-    assert "Retry" not in html and "Post to ticket" in html
+    assert "Retry" not in html and "Post to ticket" not in html  # nothing left to post
 
 
 def test_post_to_ticket_and_retry_answer_htmx_and_plain_posts(alice, alice_client, cw, complete):
@@ -109,3 +110,20 @@ def test_post_to_ticket_explains_a_refusal(alice, alice_client, cw, version):
     response = alice_client.post(reverse("integrations:post", args=[session.pk]), follow=True)
     assert "Only a completed session can be posted to its ticket." in response.content.decode()
     assert not Delivery.objects.exists()
+
+
+def test_post_to_ticket_sends_a_session_completed_before_the_connection(
+    alice, alice_client, cw_server, complete
+):
+    session = complete(alice)  # no connection yet: nothing queued
+    assert not session.deliveries.exists()
+    connection_for(cw_server, Kind.CONNECTWISE)
+    html = alice_client.get(session.get_absolute_url()).content.decode()
+    assert "Not posted to the ticket yet." in html and "Post to ticket" in html
+
+    url = reverse("integrations:post", args=[session.pk])
+    response = alice_client.post(url, headers=HTMX)
+    assert "The note is on its way to the ticket." in response["HX-Trigger"]
+    assert "Queued" in response.content.decode()
+    alice_client.post(url, headers=HTMX)  # a double click
+    assert session.deliveries.count() == 1

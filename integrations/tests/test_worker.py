@@ -51,6 +51,12 @@ def start_worker(*args: str) -> subprocess.Popen:
     )
 
 
+def running_in_group(pgid: int) -> list[str]:
+    """The processes of a group that still run (zombies awaiting their reaper excluded)."""
+    out = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(pgid)], capture_output=True)
+    return [line for line in out.stdout.decode().splitlines() if "Z" not in line.split()[1]]
+
+
 def wait_for(condition, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -89,3 +95,49 @@ def test_a_worker_killed_mid_delivery_and_restarted_delivers_the_note_once(
     assert len(cw_server.time_entries) == 1
     assert delivery.progress["note_id"] == cw_server.notes[0]["id"]
     assert "Handed 1 interrupted deliveries back to the queue." in output
+
+
+def test_make_runs_server_and_worker_together_and_one_ctrl_c_stops_both(tmp_path):
+    """`make run`'s last step, bin/dev: both processes up, one SIGINT, both gone."""
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "dev.log").open("w")
+    env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1"}
+    dev = subprocess.Popen(
+        [sys.executable, "bin/dev", str(port)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def serving() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_for(serving)
+        wait_for(lambda: "Starting worker" in (tmp_path / "dev.log").read_text())
+        children = [
+            int(pid)
+            for pid in subprocess.run(
+                ["pgrep", "-P", str(dev.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        assert len(children) == 2  # runserver and run_worker
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=8) == 0
+        for child in children:  # each child's whole process group, reloaders included
+            assert not running_in_group(child)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+        log.close()

@@ -252,6 +252,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # One INFO line per PSA call is noise; failures are on the delivery itself.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         "resolutionflow.requests": {"handlers": ["requests"], "propagate": False},
         # Failed requests are logged once, with their request id, by RequestIdMiddleware.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},

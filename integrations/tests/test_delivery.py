@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import datetime, timedelta
 
 import pytest
@@ -243,3 +244,25 @@ def test_it_tests_each_kind_of_connection(cw, at_server, halo_server, cw_server,
     cw.set_credentials({**cw.credentials, "private_key": "wrong-secret"})
     worked, message = services.connection_test(connection=cw)
     assert (worked, message) == (False, "ConnectWise refused the credentials (401).")
+
+
+def test_no_credential_reaches_the_logs_or_the_delivery(
+    alice, cw, cw_server, halo_server, complete, caplog
+):
+    connection_for(halo_server, Kind.HALOPSA)
+    cw_server.fail(401)
+    halo_server.fail(500, path="/api/Actions")
+    session = complete(alice, ticket_ref="555")
+    # Everything our code, the worker library and httpx log from here on, at DEBUG.
+    for name in (None, "httpx", "httpcore", "integrations", "django_tasks"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    for delivery in session.deliveries.all():
+        attempt(delivery)
+    recorded = " ".join(
+        " ".join([d.error, d.request_summary, d.response_excerpt, str(d.payload)])
+        for d in session.deliveries.all()
+    )
+    basic = base64.b64encode(b"acme+pub-key:priv-key-9876").decode()
+    for secret in ("priv-key-9876", basic, "halo-secret-4321", "tok-abc"):
+        assert secret not in caplog.text
+        assert secret not in recorded

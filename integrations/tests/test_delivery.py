@@ -266,3 +266,54 @@ def test_no_credential_reaches_the_logs_or_the_delivery(
     for secret in ("priv-key-9876", basic, "halo-secret-4321", "tok-abc"):
         assert secret not in caplog.text
         assert secret not in recorded
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode", "expected"),
+    [
+        (Kind.AUTOTASK, 401, "failed"),
+        (Kind.AUTOTASK, 404, "failed"),
+        (Kind.AUTOTASK, 429, "pending"),
+        (Kind.AUTOTASK, 500, "pending"),
+        (Kind.AUTOTASK, "garbage", "pending"),
+        (Kind.HALOPSA, 401, "failed"),
+        (Kind.HALOPSA, 422, "failed"),
+        (Kind.HALOPSA, 429, "pending"),
+        (Kind.HALOPSA, 503, "pending"),
+        (Kind.HALOPSA, "slow", "pending"),
+    ],
+    ids=str,
+)
+def test_autotask_and_halopsa_fail_the_same_way(
+    alice, at_server, halo_server, complete, settings, kind, mode, expected
+):
+    settings.INTEGRATIONS_TIMEOUT_SECONDS = 0.3
+    server, ticket = (
+        (at_server, "T20260210.0042") if kind == Kind.AUTOTASK else (halo_server, "555")
+    )
+    connection_for(server, kind)
+    server.fail(mode)  # the first call: the zone lookup, or the token
+    delivery = attempt(only_delivery(complete(alice, ticket_ref=ticket)))
+    assert delivery.status == expected
+    assert delivery.attempts == 1 and delivery.error
+    assert server.seen("POST", "/Notes") == server.seen("POST", "/api/Actions") == []
+
+
+def test_a_webhook_that_fails_is_retried_or_given_up_on(alice, receiver, complete):
+    connection_for(receiver, Kind.WEBHOOK)
+    receiver.fail(500)
+    delivery = attempt(only_delivery(complete(alice)))
+    assert (delivery.status, delivery.status_code) == ("pending", 500)
+    receiver.fail(410)
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=delivery.created_at)
+    delivery = attempt(delivery)
+    assert (delivery.status, delivery.status_code) == ("failed", 410)
+    assert delivery.error == "The webhook answered 410."
+
+
+def test_completing_never_waits_for_a_psa(alice, cw, cw_server, complete):
+    """The completion only writes rows: a slow or dead PSA cannot hold the engineer up."""
+    cw_server.fail("slow", times=100)
+    session = complete(alice)
+    assert cw_server.requests == []  # not one call: the worker makes them
+    assert session.deliveries.get().status == Delivery.Status.PENDING

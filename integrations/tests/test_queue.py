@@ -166,3 +166,15 @@ def test_a_lapsed_lease_goes_back_to_the_queue(alice, cw, complete, clock, setti
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.PENDING
     assert DBTaskResult.objects.count() == 2  # the first task and the recovery's
+
+
+def test_a_failure_to_queue_never_blocks_the_completion(alice, cw, complete, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ValueError("cannot build the note")
+
+    monkeypatch.setattr("integrations.payloads.ticket_note", broken)
+    session = complete(alice)
+    session.refresh_from_db()
+    assert session.completed_at is not None and session.outcome.code == "resolved"
+    assert not Delivery.objects.exists()
+    assert "could not queue the deliveries for session" in caplog.text

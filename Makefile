@@ -14,11 +14,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## Development server with demo data on http://127.0.0.1:$(PORT)
+## Development server with demo data on http://127.0.0.1:$(PORT), and the ticket-loop
+## worker beside it (bin/dev: one Ctrl-C stops both)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(BIN)/python bin/dev $(PORT)
 
 ## The whole test suite (PostgreSQL and Chromium when available; required with CI=true)
 test: install

@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "trees",
     "sessions.apps.FlowSessionsConfig",
     "reports",
+    "django_tasks",
+    "django_tasks_db",
+    "integrations.apps.IntegrationsConfig",
     # For its management command, `generate_load`; its floor view is only
     # routed under bench.settings.
     "bench",
@@ -209,6 +212,26 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
     }
 }
+# --- ticket loop (integrations) ---------------------------------------------------
+# Background work: django-tasks with its database backend, so a queued delivery
+# is a row written in the transaction that queued it (`manage.py run_worker`).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Fernet keys (urlsafe base64, 32 bytes) for the PSA credentials, newest first:
+# MultiFernet encrypts with the first and decrypts with any, so rotating is
+# "prepend a new key, run `manage.py rotate_integration_keys`, drop the old".
+# Unset, a key is derived from SECRET_KEY (fine for development; in production
+# set INTEGRATIONS_KEYS so rotating SECRET_KEY does not orphan the credentials).
+INTEGRATIONS_KEYS = env.list("INTEGRATIONS_KEYS", default=[])
+INTEGRATIONS_MAX_ATTEMPTS = env.int("INTEGRATIONS_MAX_ATTEMPTS", default=6)
+# Backoff base in seconds: 30 s, 60 s, 120 s, 240 s, … (capped at an hour), with jitter.
+INTEGRATIONS_BACKOFF_SECONDS = env.float("INTEGRATIONS_BACKOFF_SECONDS", default=30)
+# A delivery claimed by a worker that died is handed to another after this.
+INTEGRATIONS_LEASE_SECONDS = env.int("INTEGRATIONS_LEASE_SECONDS", default=120)
+# Every call to a PSA or webhook: connect/read timeout in seconds.
+INTEGRATIONS_TIMEOUT_SECONDS = env.float("INTEGRATIONS_TIMEOUT_SECONDS", default=10)
+# The Start form's ticket lookup waits less: it must never hold the engineer up.
+INTEGRATIONS_LOOKUP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_LOOKUP_TIMEOUT_SECONDS", default=3)
+
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 LOGGING = {
@@ -229,6 +252,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # One INFO line per PSA call is noise; failures are on the delivery itself.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         "resolutionflow.requests": {"handlers": ["requests"], "propagate": False},
         # Failed requests are logged once, with their request id, by RequestIdMiddleware.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},

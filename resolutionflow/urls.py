@@ -33,5 +33,6 @@ urlpatterns = [
     path("trees/", include("trees.urls")),
     path("sessions/", include("sessions.urls")),
     path("reports/", include("reports.urls")),
+    path("integrations/", include("integrations.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -34,6 +34,8 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from integrations.models import Delivery
+from integrations.tests.factories import ConnectionFactory
 from sessions import services
 from sessions.models import Session
 from sessions.tests.factories import build_version, outcome
@@ -182,12 +184,42 @@ def test_every_main_page_is_valid_html(tmp_path, sessions, alice, charlie, admin
     completed: Session = sessions["completed"]
     slug = running.tree.slug
     pages = Pages({})
+    # A PSA connection (unreachable) and a failed delivery: the Start form's
+    # lookup and the detail page's Ticket card with its buttons.
+    psa = ConnectionFactory(name="ConnectWise", is_default=True)
+    Delivery.objects.create(
+        connection=psa,
+        event="session.completed",
+        session=completed,
+        status="failed",
+        attempts=6,
+        status_code=500,
+        error="ConnectWise failed with 500.",
+        request_summary="POST /service/tickets/1041/notes",
+        response_excerpt='{"code": "x"}',
+    )
 
     engineer = client_for(alice)
+    pages.get(
+        engineer,
+        "engineer-ticket-lookup",
+        reverse("integrations:ticket-lookup") + "?ticket_ref=1042",
+        HTTP_HX_REQUEST="true",
+    )
+    pages.get(
+        engineer,
+        "engineer-ticket-card",
+        reverse("integrations:deliveries", args=[completed.pk]),
+        HTTP_HX_REQUEST="true",
+    )
     pages.get(engineer, "engineer-home", reverse("home"))
     pages.get(engineer, "engineer-library", reverse("trees:library"))
     pages.get(engineer, "engineer-library-search", reverse("trees:library") + "?q=vpn")
-    pages.get(engineer, "engineer-tree", reverse("trees:detail", args=[slug]))
+    pages.get(
+        engineer,
+        "engineer-tree",
+        reverse("trees:detail", args=[slug]) + "?ticket=1042&client=Acme&summary=VPN",
+    )
     run = reverse("sessions:run", args=[running.pk])
     pages.get(engineer, "engineer-run", run)
     pages.get(engineer, "engineer-run-complete-inline", run + "?complete=1")

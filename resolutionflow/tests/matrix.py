@@ -31,7 +31,16 @@ from trees.models import TreeVersion
 
 ROLES = ("anonymous", "alice", "bob", "charlie", "admin")
 # Apps whose tables a request could write to by mistake.
-WATCHED_APPS = ("flow_sessions", "trees", "auth", "sessions", "axes", "admin")
+WATCHED_APPS = (
+    "flow_sessions",
+    "trees",
+    "auth",
+    "sessions",
+    "axes",
+    "admin",
+    "integrations",
+    "django_tasks_db",
+)
 # The rows a refused request could change in place (not only add or remove).
 CHECKSUMMED = (Session, Decision, OutcomeChange)
 # How each checksummed model names the session its rows belong to.

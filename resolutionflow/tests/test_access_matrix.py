@@ -98,6 +98,14 @@ reports:tree             GET     login      403    403  200      200
 reports:tree             POST    login      405    405  405      405
 reports:csv              GET     login      403    403  200      200
 reports:csv              POST    login      405    405  405      405
+integrations:ticket-lookup GET   login      200    200  200      200
+integrations:ticket-lookup POST  login      405    405  405      405
+integrations:deliveries  GET     login      200    404  200      200
+integrations:deliveries  POST    login      405    405  405      405
+integrations:post        GET     login      405    405  405      405
+integrations:post        POST    login      303    404  303      303
+integrations:retry       GET     login      405    405  405      405
+integrations:retry       POST    login      303    404  303      303
 """
 
 

@@ -66,6 +66,8 @@ def test_it_finds_the_state_changing_urls():
         "sessions:close",
         "sessions:complete",
         "sessions:begin",
+        "integrations:post",
+        "integrations:retry",
     } <= names
     assert "sessions:history" not in names  # GET only
 

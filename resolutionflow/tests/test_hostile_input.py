@@ -132,7 +132,7 @@ INVALID_UTF8 = (b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", 
 # Query parameters that links carry but no form field does.
 LINK_PARAMETERS: dict[tuple[str, str], set[str]] = {
     ("trees:library", "GET"): {"tag"},
-    ("trees:detail", "GET"): {"version"},
+    ("trees:detail", "GET"): {"version", "ticket", "client", "summary"},
     ("sessions:history", "GET"): {"page", "close", "engineer"},
     ("sessions:close-form", "GET"): {"next"},
     ("sessions:run", "GET"): {"complete"},
@@ -143,6 +143,7 @@ LINK_PARAMETERS: dict[tuple[str, str], set[str]] = {
     ("reports:tree", "GET"): {"sort", "tree"},
     ("reports:csv", "GET"): {"from", "to", "tree", "engineer", "sort", "version"},
     ("login", "GET"): {"next"},
+    ("integrations:ticket-lookup", "GET"): {"ticket_ref", "client", "summary"},
     ("sessions:notes", "POST"): {"decision", "notes"},
     ("sessions:done", "POST"): {"decision", "notes"},
     ("sessions:back", "POST"): {"decision", "notes"},
@@ -158,6 +159,9 @@ NO_INPUT = {
     "sessions:detail",
     "sessions:begin",
     "sessions:outcome-styles",
+    "integrations:deliveries",
+    "integrations:post",
+    "integrations:retry",
 }
 # Text fields people type into: each must refuse NUL bytes with a message.
 TEXT_FIELDS: dict[str, set[str]] = {

@@ -27,7 +27,8 @@ def duration(value: int | float | timedelta | None) -> str:
 def session_start_form(context: template.Context, tree):
     """The Start form for `tree`: the bound form being re-shown, or a fresh one.
 
-    A fresh form carries a new `session_id`, so submitting the same rendered
+    A fresh form is pre-filled from the deep link's `ticket`, `client` and
+    `summary` query parameters. It carries a new `session_id`, so submitting the same rendered
     form twice (double click, resend) finds the session the first submit made.
     """
     from sessions.forms import StartForm
@@ -35,7 +36,15 @@ def session_start_form(context: template.Context, tree):
     form = context.get("start_form")
     if form is not None:
         return form
-    return StartForm()
+    # The deep link for a button in the PSA: /trees/<slug>/?ticket=…&client=…&summary=…
+    request = context.get("request")
+    query = request.GET if request is not None else {}
+    initial = {
+        field: query.get(param, "")[: StartForm.base_fields[field].max_length].replace("\x00", "")
+        for param, field in (("ticket", "ticket_ref"), ("client", "client"), ("summary", "summary"))
+        if query.get(param)
+    }
+    return StartForm(initial=initial)
 
 
 @register.simple_tag

@@ -407,6 +407,9 @@ def test_it_keeps_the_admin_within_the_policy(watch, admin_user, running, comple
         reverse("admin:auth_user_change", args=[admin_user.pk]),
         reverse("admin:password_change"),
         reverse("admin:axes_accessattempt_changelist"),
+        reverse("admin:integrations_connection_changelist"),
+        reverse("admin:integrations_connection_add"),
+        reverse("admin:integrations_delivery_changelist"),
     ]
     for path in pages:
         watcher.visit(path)

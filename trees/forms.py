@@ -58,3 +58,132 @@ class TreeImportForm(forms.Form):
                     code="too_large",
                 )
         return files
+
+
+# --- the designer (SPEC §8) ------------------------------------------------------------
+
+NEW = "new"
+KIND_CHOICES = [("question", "Question"), ("action", "Action"), ("solution", "Solution")]
+
+
+def _node_options(nodes, *, empty: str | None, new: bool) -> list[tuple[str, str]]:
+    options = [("", empty)] if empty is not None else []
+    if new:
+        options.append((NEW, "A new node…"))
+    return options + [(str(node.pk), f"{node.key}: {node.title}"[:90]) for node in nodes]
+
+
+class NodeDesignForm(forms.Form):
+    """A node's own fields in the designer's side panel."""
+
+    seen = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    key = forms.SlugField(
+        label="Key",
+        max_length=100,
+        help_text="Letters, digits, hyphens; keep it stable across versions.",
+    )
+    kind = forms.ChoiceField(label="Kind", choices=KIND_CHOICES)
+    title = forms.CharField(label="Title", max_length=200)
+    body = forms.CharField(
+        label="Body", required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    command = forms.CharField(
+        label="Command",
+        required=False,
+        max_length=5_000,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "class": "mono-input"}),
+    )
+    is_start = forms.BooleanField(label="Start node", required=False)
+    next = forms.ChoiceField(label="Next node", required=False)
+    next_title = forms.CharField(label="Title of the new next node", required=False, max_length=200)
+
+    def __init__(self, *args, nodes=(), node=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.node = node
+        others = [n for n in nodes if node is None or n.pk != node.pk]
+        self.fields["next"].choices = _node_options(others, empty="(none)", new=True)
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data["key"]
+        if self.node is not None:
+            clash = self.node.version.nodes.filter(key=key).exclude(pk=self.node.pk)
+            if clash.exists():
+                raise forms.ValidationError("Another node of this version already has this key.")
+        return key
+
+    def clean_command(self) -> str:
+        return self.cleaned_data["command"].strip("\n")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("next") == NEW and not (data.get("next_title") or "").strip():
+            self.add_error("next_title", "Give the new next node a title.")
+        return data
+
+
+class AnswerForm(forms.Form):
+    """One answer of a question: label, where it leads, its place."""
+
+    label = forms.CharField(label="Answer", max_length=200)
+    target = forms.ChoiceField(label="Leads to", required=False)
+    new_title = forms.CharField(label="Title of the new node", required=False, max_length=200)
+    new_kind = forms.ChoiceField(
+        label="Kind of the new node", choices=KIND_CHOICES, initial="solution", required=False
+    )
+    position = forms.IntegerField(label="Order", min_value=0, max_value=1000, required=False)
+    delete = forms.BooleanField(label="Remove", required=False)
+
+    def __init__(self, *args, nodes=(), adding: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].choices = _node_options(
+            nodes, empty=None if adding else "(nowhere yet)", new=True
+        )
+        if adding:
+            self.fields["label"].required = False
+            self.fields["target"].initial = NEW
+
+    def clean(self):
+        data = super().clean()
+        if data.get("target") == NEW and not data.get("delete") and data.get("label"):
+            if not (data.get("new_title") or "").strip():
+                self.add_error("new_title", "Give the new node a title.")
+        return data
+
+
+class NodeAddForm(forms.Form):
+    kind = forms.ChoiceField(label="Kind", choices=KIND_CHOICES, initial="question")
+    title = forms.CharField(label="Title", max_length=200)
+
+
+class NodeDeleteForm(forms.Form):
+    retarget = forms.ChoiceField(label="Point their arrows at", required=False)
+
+    def __init__(self, *args, nodes=(), node=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        others = [n for n in nodes if node is None or n.pk != node.pk]
+        self.fields["retarget"].choices = _node_options(others, empty="(choose a node)", new=False)
+
+
+class CompareForm(forms.Form):
+    a = forms.TypedChoiceField(label="From version", coerce=int)
+    b = forms.TypedChoiceField(label="To version", coerce=int)
+
+    def __init__(self, *args, numbers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        options = [(n, f"Version {n}") for n in numbers]
+        self.fields["a"].choices = options
+        self.fields["b"].choices = options
+
+
+class DuplicateTreeForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=200)
+    slug = forms.SlugField(label="Slug", max_length=100)
+
+    def clean_slug(self) -> str:
+        from trees.models import Tree
+
+        slug = self.cleaned_data["slug"]
+        if Tree.objects.filter(slug=slug).exists():
+            raise forms.ValidationError("A tree with this slug already exists.")
+        return slug

@@ -54,9 +54,7 @@ class Panel:
 
     @property
     def has_errors(self) -> bool:
-        return bool(
-            self.form.errors or self.add.errors or any(f.errors for _, f in self.answers)
-        )
+        return bool(self.form.errors or self.add.errors or any(f.errors for _, f in self.answers))
 
 
 def designer_url(version: TreeVersion, node: Node | str | None = None, **query) -> str:

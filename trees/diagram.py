@@ -172,9 +172,11 @@ def compute_layout(nodes: Sequence[GraphNode]) -> Layout:
         feedback: set[tuple[str, str]] = set()
         for component in components:
             members = sorted(component.sV, key=lambda v: order[v.data])
-            roots = [v for v in members if v.data == start] or [
-                v for v in members if not v.e_in()
-            ] or members[:1]
+            roots = (
+                [v for v in members if v.data == start]
+                or [v for v in members if not v.e_in()]
+                or members[:1]
+            )
             sugiyama = SugiyamaLayout(component)
             sugiyama.xspace = X_SPACE
             sugiyama.yspace = Y_SPACE

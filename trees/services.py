@@ -493,7 +493,8 @@ def node_create(*, version: TreeVersion, kind: str, title: str, by: User | None 
     """Add a node to a draft; it is the start when the draft has none."""
     version = _editable_version(version.pk)
     TreeVersion.objects.select_for_update().filter(pk=version.pk).first()
-    node = _create_node(version, NewNode(kind=kind, title=title), set())
+    taken = set(version.nodes.values_list("key", flat=True))
+    node = _create_node(version, NewNode(kind=kind, title=title), taken)
     if not version.nodes.filter(is_start=True).exists():
         node.is_start = True
         node.save(update_fields=["is_start"])
@@ -569,7 +570,7 @@ def node_update(
     removed = [a.choice_id for a in answers if a.choice_id is not None and a.delete]
     Choice.objects.filter(pk__in=removed).delete()
     for a in kept:
-        Choice.objects.filter(pk=a.choice_id).update(label=f"\x00{a.choice_id}")
+        Choice.objects.filter(pk=a.choice_id).update(label=f"\u2060{a.choice_id}\u2060")
     for a in answers:
         if a.delete:
             continue

@@ -141,15 +141,7 @@ def page_context(
     selected = panel.node.key if panel else None
 
     def link(node) -> dict[str, str]:
-        url = designer_url(version, node.key, **({"zoom": zoom} if zoom != 100 else {}))
-        return {
-            "href": url,
-            "hx-get": url,
-            "hx-target": "#panel",
-            "hx-select": "#panel",
-            "hx-swap": "outerHTML",
-            "hx-push-url": "true",
-        }
+        return {"href": designer_url(version, node.key, **({"zoom": zoom} if zoom != 100 else {}))}
 
     svg = diagram.render(
         graph,
@@ -197,7 +189,8 @@ def _zoom(request: HttpRequest) -> int:
 
 def render_page(request, context: dict, *, status: int = 200, oob: bool = False):
     """The page, or (htmx) the panel with the diagram and problems out of band."""
-    if getattr(request, "htmx", False):
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.history_restore_request:
         template = f"{TEMPLATE}#{'changed' if oob else 'panel'}"
     else:
         template = TEMPLATE

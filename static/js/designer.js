@@ -60,7 +60,31 @@
     keepInView(nodeLink(selectedKey()));
   }
 
+  function openPanel(url, focusPanel) {
+    if (!window.htmx) {
+      window.location.href = url;
+      return;
+    }
+    window.htmx
+      .ajax("GET", url, { target: "#panel", swap: "outerHTML", select: "#panel" })
+      .then(function () {
+        window.history.pushState({}, "", url);
+        keepInView(markSelected());
+        if (focusPanel) {
+          var heading = document.getElementById("panel-title");
+          if (heading) heading.focus();
+        }
+      });
+  }
+
   document.addEventListener("click", function (event) {
+    // Nodes are SVG links, which htmx does not take over: open their panel here.
+    var node = event.target.closest("#diagram a.node-link, #problems a[data-select-node]");
+    if (node && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.button === 0) {
+      event.preventDefault();
+      openPanel(node.getAttribute("href"), true);
+      return;
+    }
     var zoom = event.target.closest("[data-zoom]");
     if (zoom) {
       event.preventDefault();
@@ -96,10 +120,7 @@
     var source = event.detail.requestConfig && event.detail.requestConfig.elt;
     var panel = document.getElementById("panel");
     if (!panel || !source) return;
-    if (source.closest && (source.closest("#diagram") || source.closest("#problems"))) {
-      var heading = document.getElementById("panel-title");
-      if (heading) heading.focus();
-    } else if (source.closest && source.tagName === "FORM") {
+    if (source.tagName === "FORM") {
       var invalid = panel.querySelector("[aria-invalid='true'], .errors input, .errors select, .errors textarea");
       var status = panel.querySelector("[role='alert'], [role='status']");
       if (invalid) invalid.focus();

@@ -263,7 +263,7 @@ class TreeAdmin(admin.ModelAdmin):
             return super().response_add(request, obj, post_url_continue)
         self.message_user(
             request,
-            f"The tree “{obj.name}” was added with an empty draft. Add its nodes below.",
+            f"The tree “{obj.name}” was added with an empty draft. Add its first node below.",
             messages.SUCCESS,
         )
         return redirect("admin:trees_treeversion_designer", draft.pk)
@@ -297,7 +297,7 @@ class TreeAdmin(admin.ModelAdmin):
     def new_draft(self, request, queryset):
         drafts = [draft for tree in queryset if (draft := self._create_draft(request, tree))]
         if len(drafts) == 1:
-            return redirect("admin:trees_treeversion_change", drafts[0].pk)
+            return redirect("admin:trees_treeversion_designer", drafts[0].pk)
         return None
 
     @admin.action(description="Export JSON (published version, else the latest)")
@@ -321,7 +321,8 @@ class TreeAdmin(admin.ModelAdmin):
         draft = self._create_draft(request, tree)
         if draft is None:
             return redirect("admin:trees_tree_change", tree.pk)
-        return redirect("admin:trees_treeversion_change", draft.pk)
+        # The designer is where a draft is edited; "Edit as table" is one click away.
+        return redirect("admin:trees_treeversion_designer", draft.pk)
 
     def export_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         tree = get_object_or_404(Tree, pk=object_id)

@@ -40,6 +40,7 @@ X_SPACE = 48
 Y_SPACE = 92
 MARGIN = 32
 COMPONENT_GAP = 80
+DUMMY_W = 16
 LOOP_OFFSET = 56
 TITLE_LINE = 25
 LABEL_CHARS = 24
@@ -180,6 +181,9 @@ def compute_layout(nodes: Sequence[GraphNode]) -> Layout:
             sugiyama = SugiyamaLayout(component)
             sugiyama.xspace = X_SPACE
             sugiyama.yspace = Y_SPACE
+            # Dummy vertices (the bends of long arrows) get grandalf's median node
+            # width by default, which spreads the layers far apart: keep them thin.
+            sugiyama.dw = DUMMY_W
             sugiyama.init_all(roots=roots)
             sugiyama.draw(2)
             feedback |= {(e.v[0].data, e.v[1].data) for e in sugiyama.alt_e}
@@ -282,8 +286,9 @@ def _path(points: Sequence[tuple[float, float]], loop: bool) -> str:
 
 def _label_at(arrow: Arrow) -> tuple[float, float, str]:
     if arrow.loop:
-        (_, y0), (bx, _), _, (_, y1) = arrow.points
-        return bx + 4, (y0 + y1) / 2, "start"
+        (x0, y0), (bx, _), _, (x1, y1) = arrow.points
+        # The curve's rightmost point (t = 0.5 of the cubic), just right of it.
+        return (x0 + x1) / 8 + 0.75 * bx + 4, (y0 + y1) / 2, "start"
     (x0, y0), (x1, y1) = arrow.points[0], arrow.points[1]
     return x0 + (x1 - x0) * 0.6, y0 + (y1 - y0) * 0.6 + 4, "middle"
 

@@ -145,9 +145,9 @@ class AnswerForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("target") == NEW and not data.get("delete") and data.get("label"):
-            if not (data.get("new_title") or "").strip():
-                self.add_error("new_title", "Give the new node a title.")
+        wants_new = data.get("target") == NEW and not data.get("delete") and data.get("label")
+        if wants_new and not (data.get("new_title") or "").strip():
+            self.add_error("new_title", "Give the new node a title.")
         return data
 
 

@@ -132,7 +132,13 @@
   });
 
   function start() {
-    keepInView(markSelected());
+    var link = markSelected();
+    if (link) keepInView(link);
+    else {
+      // Nothing selected: show the start node (a diagram is often wider than its box).
+      var mark = document.querySelector("#diagram .node-start");
+      if (mark) keepInView(mark);
+    }
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

@@ -355,20 +355,11 @@ def render(
         x, y = box.x, box.y
         parts.append(f'<g class="{" ".join(classes)}" data-key="{escape(node.key)}">')
         name = f"{kind_name}: {node.title}"
-        if link is not None:
-            attrs = " ".join(f'{k}="{escape(v)}"' for k, v in link(node).items())
-            described = f"{name}. {len(problems)} problem{'s' if len(problems) != 1 else ''}"
-            parts.append(
-                f'<a {attrs} id="{id_prefix}-node-{escape(node.key)}" class="node-link" '
-                f'aria-label="{escape(name)}"'
-                + (f' aria-description="{escape(described)}"' if problems else "")
-                + (' aria-current="true"' if node.key == selected else "")
-                + ">"
-            )
         tooltip = name + "".join(f"\n⚠ {message}" for message in problems)
         if shade is not None:
             tooltip += f"\n{shade.text}"
-        parts.append(f"<title>{escape(tooltip)}</title>")
+        if link is None:
+            parts.append(f"<title>{escape(tooltip)}</title>")
         if problems:
             parts.append(
                 f'<rect class="node-problem-outline" x="{x - 6}" y="{y - 6}" '
@@ -387,7 +378,18 @@ def render(
                 f'<text class="node-title" x="{x + 38}" y="{y + 35 + n * 16}">{escape(line)}</text>'
             )
         if link is not None:
-            parts.append("</a>")
+            # The link lies over the box: a transparent target named "<Kind>: <title>"
+            # (SPEC §8), with the problems as its description. Keeping the drawn text
+            # outside it keeps its name and its visible text from disagreeing.
+            attrs = " ".join(f'{k}="{escape(v)}"' for k, v in link(node).items())
+            parts.append(
+                f'<a {attrs} id="{id_prefix}-node-{escape(node.key)}" class="node-link" '
+                f'aria-label="{escape(name)}"'
+                + (' aria-current="true"' if node.key == selected else "")
+                + f"><title>{escape(tooltip)}</title>"
+                f'<rect class="node-hit" x="{x - 3}" y="{y - 3}" width="{NODE_W + 6}" '
+                f'height="{NODE_H + 6}" rx="6" ry="6"/></a>'
+            )
         if node.is_start:
             parts.append(
                 f'<text class="node-start" x="{x + NODE_W / 2}" y="{y - 8}" '

@@ -66,6 +66,14 @@ NEW = "new"
 KIND_CHOICES = [("question", "Question"), ("action", "Action"), ("solution", "Solution")]
 
 
+class _DesignerForm(forms.Form):
+    """Labels without Django's trailing colon: they are the fields' accessible names."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 def _node_options(nodes, *, empty: str | None, new: bool) -> list[tuple[str, str]]:
     options = [("", empty)] if empty is not None else []
     if new:
@@ -73,7 +81,7 @@ def _node_options(nodes, *, empty: str | None, new: bool) -> list[tuple[str, str
     return options + [(str(node.pk), f"{node.key}: {node.title}"[:90]) for node in nodes]
 
 
-class NodeDesignForm(forms.Form):
+class NodeDesignForm(_DesignerForm):
     """A node's own fields in the designer's side panel."""
 
     seen = forms.CharField(widget=forms.HiddenInput, max_length=64)
@@ -122,7 +130,7 @@ class NodeDesignForm(forms.Form):
         return data
 
 
-class AnswerForm(forms.Form):
+class AnswerForm(_DesignerForm):
     """One answer of a question: label, where it leads, its place."""
 
     label = forms.CharField(label="Answer", max_length=200)
@@ -151,12 +159,12 @@ class AnswerForm(forms.Form):
         return data
 
 
-class NodeAddForm(forms.Form):
+class NodeAddForm(_DesignerForm):
     kind = forms.ChoiceField(label="Kind", choices=KIND_CHOICES, initial="question")
     title = forms.CharField(label="Title", max_length=200)
 
 
-class NodeDeleteForm(forms.Form):
+class NodeDeleteForm(_DesignerForm):
     retarget = forms.ChoiceField(label="Point their arrows at", required=False)
 
     def __init__(self, *args, nodes=(), node=None, **kwargs):
@@ -165,7 +173,7 @@ class NodeDeleteForm(forms.Form):
         self.fields["retarget"].choices = _node_options(others, empty="(choose a node)", new=False)
 
 
-class CompareForm(forms.Form):
+class CompareForm(_DesignerForm):
     a = forms.TypedChoiceField(label="From version", coerce=int)
     b = forms.TypedChoiceField(label="To version", coerce=int)
 
@@ -176,7 +184,7 @@ class CompareForm(forms.Form):
         self.fields["b"].choices = options
 
 
-class DuplicateTreeForm(forms.Form):
+class DuplicateTreeForm(_DesignerForm):
     name = forms.CharField(label="Name", max_length=200)
     slug = forms.SlugField(label="Slug", max_length=100)
 

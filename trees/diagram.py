@@ -42,6 +42,7 @@ MARGIN = 32
 COMPONENT_GAP = 80
 DUMMY_W = 16
 LOOP_OFFSET = 56
+LOOP_SHIFT = 28
 TITLE_LINE = 25
 LABEL_CHARS = 24
 CACHE_SECONDS = 24 * 3600
@@ -63,6 +64,8 @@ class Arrow:
     label: str
     points: tuple[tuple[float, float], ...]
     loop: bool = False
+    # A node's answer that leads back to itself: drawn as a curve on its right.
+    curved: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,12 +213,22 @@ def compute_layout(nodes: Sequence[GraphNode]) -> Layout:
     for source, target, label in links:
         a, b = boxes[source], boxes[target]
         is_loop = source == target or (source, target) in feedback or b.y < a.y
+        if source == target:
+            arrows.append(Arrow(source, target, label, _loop_points(a, b), loop=True, curved=True))
+            continue
+        edge = edges[source, target]
+        dx, dy = shift[source]
+        inner = [(round(x + dx, 1), round(y + dy, 1)) for x, y in edge.view.points[1:-1]]
         if is_loop:
-            points = _loop_points(a, b)
+            # Up through the bends the layout made for it (they avoid the boxes), from
+            # the source's top to the target's bottom, a little right of the centre so
+            # it never covers a forward arrow between the same two nodes.
+            points = (
+                (a.x + NODE_W / 2 + LOOP_SHIFT, a.y),
+                *inner,
+                (b.x + NODE_W / 2 + LOOP_SHIFT, b.y + NODE_H),
+            )
         else:
-            edge = edges[source, target]
-            dx, dy = shift[source]
-            inner = [(round(x + dx, 1), round(y + dy, 1)) for x, y in edge.view.points[1:-1]]
             points = (
                 (a.x + NODE_W / 2, a.y + NODE_H),
                 *inner,
@@ -223,7 +236,10 @@ def compute_layout(nodes: Sequence[GraphNode]) -> Layout:
             )
         arrows.append(Arrow(source, target, label, tuple(points), loop=is_loop))
 
-    width = max(box.x for box in boxes.values()) + NODE_W + MARGIN + LOOP_OFFSET
+    right = max(box.x + NODE_W for box in boxes.values())
+    # A loop's bends may lie right of every box, and its label beside them.
+    bends = max((x for arrow in arrows for x, _ in arrow.points), default=0)
+    width = max(right + LOOP_OFFSET, bends + LABEL_CHARS * 7) + MARGIN
     height = max(box.y for box in boxes.values()) + NODE_H + MARGIN + 24
     return Layout(boxes=boxes, arrows=tuple(arrows), width=width, height=height)
 
@@ -276,8 +292,8 @@ def _shape(kind: str, x: float, y: float) -> str:
     )
 
 
-def _path(points: Sequence[tuple[float, float]], loop: bool) -> str:
-    if loop and len(points) == 4:
+def _path(points: Sequence[tuple[float, float]], curved: bool) -> str:
+    if curved:
         (x0, y0), (bx, _), _, (x1, y1) = points
         return f"M{x0},{y0} C{bx},{y0} {bx},{y1} {x1 + 8},{y1}"
     head, *rest = points
@@ -285,7 +301,11 @@ def _path(points: Sequence[tuple[float, float]], loop: bool) -> str:
 
 
 def _label_at(arrow: Arrow) -> tuple[float, float, str]:
-    if arrow.loop:
+    if arrow.loop and len(arrow.points) > 2 and not arrow.curved:
+        # Beside the loop's first bend, where it runs alone between the layers.
+        x, y = arrow.points[1]
+        return x + 6, y + 4, "start"
+    if arrow.curved:
         (x0, y0), (bx, _), _, (x1, y1) = arrow.points
         # The curve's rightmost point (t = 0.5 of the cubic), just right of it.
         return (x0 + x1) / 8 + 0.75 * bx + 4, (y0 + y1) / 2, "start"
@@ -326,7 +346,7 @@ def render(
     for arrow in layout.arrows:
         classes = "arrow arrow-loop" if arrow.loop else "arrow"
         parts.append(
-            f'<path class="{classes}" d="{_path(arrow.points, arrow.loop)}" '
+            f'<path class="{classes}" d="{_path(arrow.points, arrow.curved)}" '
             f'marker-end="url(#{marker})"/>'
         )
         text = (("↺ " + arrow.label) if arrow.label else "↺ loop") if arrow.loop else arrow.label

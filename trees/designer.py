@@ -12,6 +12,8 @@ a plain link or form and the page is rendered again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -31,6 +33,7 @@ from trees.forms import (
     NodeAddForm,
     NodeDeleteForm,
     NodeDesignForm,
+    NodeOptions,
 )
 from trees.markdown import render_markdown
 from trees.models import Node, Tree, TreeVersion
@@ -64,12 +67,21 @@ def designer_url(version: TreeVersion, node: Node | str | None = None, **query) 
     return f"{url}?{urlencode(params)}" if params else url
 
 
-def _nodes(version: TreeVersion) -> list[Node]:
-    return list(version.nodes.order_by("position", "id"))
+class NodeRef(NamedTuple):
+    pk: int
+    key: str
+    title: str
 
 
-def build_panel(version: TreeVersion, node: Node, nodes: list[Node], data=None) -> Panel:
+def _nodes(version: TreeVersion) -> list[NodeRef]:
+    """The version's nodes for the panel's selects and lookups: three columns, no models."""
+    rows = version.nodes.order_by("position", "id").values_list("pk", "key", "title")
+    return [NodeRef(*row) for row in rows]
+
+
+def build_panel(version: TreeVersion, node: Node, nodes: list[NodeRef], data=None) -> Panel:
     choices = list(node.choices.order_by("position", "id"))
+    options = NodeOptions(nodes)
     if data is None:
         form = NodeDesignForm(
             initial={
@@ -82,7 +94,7 @@ def build_panel(version: TreeVersion, node: Node, nodes: list[Node], data=None) 
                 "is_start": node.is_start,
                 "next": str(node.next_id or ""),
             },
-            nodes=nodes,
+            options=options,
             node=node,
         )
         answers = [
@@ -95,27 +107,27 @@ def build_panel(version: TreeVersion, node: Node, nodes: list[Node], data=None) 
                         "target": str(choice.target_id or ""),
                         "position": n,
                     },
-                    nodes=nodes,
+                    options=options,
                 ),
             )
             for n, choice in enumerate(choices, start=1)
         ]
         add = AnswerForm(
-            prefix="add", nodes=nodes, adding=True, initial={"position": len(choices) + 1}
+            prefix="add", options=options, adding=True, initial={"position": len(choices) + 1}
         )
     else:
-        form = NodeDesignForm(data, nodes=nodes, node=node)
+        form = NodeDesignForm(data, options=options, node=node)
         answers = [
-            (choice, AnswerForm(data, prefix=f"answer-{choice.pk}", nodes=nodes))
+            (choice, AnswerForm(data, prefix=f"answer-{choice.pk}", options=options))
             for choice in choices
         ]
-        add = AnswerForm(data, prefix="add", nodes=nodes, adding=True)
+        add = AnswerForm(data, prefix="add", options=options, adding=True)
     return Panel(
         node=node,
         form=form,
         answers=answers,
         add=add,
-        delete=NodeDeleteForm(nodes=nodes, node=node),
+        delete=NodeDeleteForm(options=options, node=node),
         sources=services.node_sources(node),
     )
 
@@ -137,11 +149,14 @@ def page_context(
     marks = diagram.problem_marks(problems, [node.key for node in graph])
     by_key = {node.key: node for node in nodes}
     if panel is None and selected in by_key:
-        panel = build_panel(version, by_key[selected], nodes)
+        panel = build_panel(version, Node.objects.get(pk=by_key[selected].pk), nodes)
     selected = panel.node.key if panel else None
 
+    base = designer_url(version)
+    zoom_query = f"&zoom={zoom}" if zoom != 100 else ""
+
     def link(node) -> dict[str, str]:
-        return {"href": designer_url(version, node.key, **({"zoom": zoom} if zoom != 100 else {}))}
+        return {"href": f"{base}?node={quote(node.key)}{zoom_query}"}
 
     svg = diagram.render(
         graph,
@@ -323,10 +338,10 @@ def add_node(request, admin_context: dict, version: TreeVersion) -> HttpResponse
 
 def delete_node(request, admin_context: dict, version: TreeVersion, node: Node) -> HttpResponse:
     nodes = _nodes(version)
-    form = NodeDeleteForm(request.POST, nodes=nodes, node=node)
+    form = NodeDeleteForm(request.POST, options=NodeOptions(nodes), node=node)
     form.is_valid()
     value = form.cleaned_data.get("retarget") or ""
-    retarget = next((n for n in nodes if str(n.pk) == value), None)
+    retarget = version.nodes.filter(pk=value).first() if value.isdecimal() else None
     try:
         services.node_delete(node=node, retarget_to=retarget, by=request.user)
     except ValidationError as error:

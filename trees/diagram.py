@@ -124,13 +124,23 @@ def structure_digest(nodes: Sequence[GraphNode]) -> str:
 
 def layout_for(nodes: Sequence[GraphNode]) -> Layout:
     """The layout of `nodes`, from the cache when the structure was laid out before."""
-    cache_key = f"trees:diagram:{structure_digest(nodes)}"
-    found = cache.get(cache_key)
-    if isinstance(found, Layout):
-        return found
-    result = compute_layout(nodes)
-    cache.set(cache_key, result, CACHE_SECONDS)
-    return result
+    digest = structure_digest(nodes)
+    # This process's recent layouts first (no unpickling), then the shared cache.
+    found = _RECENT.get(digest)
+    if found is None:
+        found = cache.get(f"trees:diagram:{digest}")
+        if not isinstance(found, Layout):
+            found = compute_layout(nodes)
+            cache.set(f"trees:diagram:{digest}", found, CACHE_SECONDS)
+        _RECENT[digest] = found
+        while len(_RECENT) > RECENT_LAYOUTS:
+            _RECENT.pop(next(iter(_RECENT)))
+    return found
+
+
+# Layouts are immutable: the last few are kept as they are, by structure digest.
+_RECENT: dict[str, Layout] = {}
+RECENT_LAYOUTS = 32
 
 
 class _View:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
@@ -74,11 +77,59 @@ class _DesignerForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-def _node_options(nodes, *, empty: str | None, new: bool) -> list[tuple[str, str]]:
-    options = [("", empty)] if empty is not None else []
-    if new:
-        options.append((NEW, "A new node…"))
-    return options + [(str(node.pk), f"{node.key}: {node.title}"[:90]) for node in nodes]
+class NodeOptions:
+    """A version's nodes as `<option>`s, escaped once for every select of a panel.
+
+    A question's panel has a select per answer, one for the new answer and one
+    for deleting, each listing every node (500 in a large tree): written with
+    Django's Select and ChoiceField that is thousands of template renders and
+    choice normalisations per save.
+    """
+
+    def __init__(self, nodes) -> None:
+        self.items = [(str(node.pk), escape(f"{node.key}: {node.title}"[:90])) for node in nodes]
+        self.values = {value for value, _ in self.items}
+
+
+class NodeSelect(forms.Widget):
+    """A `<select>` of a version's nodes (NodeOptions), with fixed options first."""
+
+    def __init__(self, options: NodeOptions, *, head=(), exclude: str | None = None) -> None:
+        super().__init__()
+        self.options, self.head, self.exclude = options, head, exclude
+
+    def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
+        chosen = "" if value is None else str(value)
+        parts = [f"<select{flatatt(final)}>"]
+        items = [(v, escape(label)) for v, label in self.head] + self.options.items
+        for option, label in items:
+            if option == self.exclude:
+                continue
+            selected = " selected" if option == chosen else ""
+            parts.append(f'<option value="{option}"{selected}>{label}</option>')
+        parts.append("</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - values are ids, labels escaped
+
+
+class NodeChoiceField(forms.CharField):
+    """A node of the version (its id), or one of `head`'s values ("" none, "new")."""
+
+    def __init__(self, *, options: NodeOptions, head=(), exclude=None, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(widget=NodeSelect(options, head=head, exclude=exclude), **kwargs)
+        self.allowed = (options.values - {exclude}) | {value for value, _ in head}
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value and value not in self.allowed:
+            raise forms.ValidationError(
+                "Select a valid choice. That choice is not one of the available choices.",
+                code="invalid_choice",
+            )
+
+
+EMPTY = NodeOptions([])
 
 
 class NodeDesignForm(_DesignerForm):
@@ -103,14 +154,26 @@ class NodeDesignForm(_DesignerForm):
         widget=forms.Textarea(attrs={"rows": 2, "class": "mono-input"}),
     )
     is_start = forms.BooleanField(label="Start node", required=False)
-    next = forms.ChoiceField(label="Next node", required=False)
     next_title = forms.CharField(label="Title of the new next node", required=False, max_length=200)
 
-    def __init__(self, *args, nodes=(), node=None, **kwargs):
+    def __init__(self, *args, options: NodeOptions = EMPTY, node=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.node = node
-        others = [n for n in nodes if node is None or n.pk != node.pk]
-        self.fields["next"].choices = _node_options(others, empty="(none)", new=True)
+        fields = list(self.fields.items())
+        at = [name for name, _ in fields].index("next_title")
+        fields.insert(
+            at,
+            (
+                "next",
+                NodeChoiceField(
+                    label="Next node",
+                    options=options,
+                    head=[("", "(none)"), (NEW, "A new node…")],
+                    exclude=str(node.pk) if node is not None else None,
+                ),
+            ),
+        )
+        self.fields = dict(fields)
 
     def clean_key(self) -> str:
         key = self.cleaned_data["key"]
@@ -134,7 +197,7 @@ class AnswerForm(_DesignerForm):
     """One answer of a question: label, where it leads, its place."""
 
     label = forms.CharField(label="Answer", max_length=200)
-    target = forms.ChoiceField(label="Leads to", required=False)
+    target = forms.CharField(label="Leads to", required=False)
     new_title = forms.CharField(label="Title of the new node", required=False, max_length=200)
     new_kind = forms.ChoiceField(
         label="Kind of the new node", choices=KIND_CHOICES, initial="solution", required=False
@@ -142,11 +205,10 @@ class AnswerForm(_DesignerForm):
     position = forms.IntegerField(label="Order", min_value=0, max_value=1000, required=False)
     delete = forms.BooleanField(label="Remove", required=False)
 
-    def __init__(self, *args, nodes=(), adding: bool = False, **kwargs):
+    def __init__(self, *args, options: NodeOptions = EMPTY, adding: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["target"].choices = _node_options(
-            nodes, empty=None if adding else "(nowhere yet)", new=True
-        )
+        head = [(NEW, "A new node…")] if adding else [("", "(nowhere yet)"), (NEW, "A new node…")]
+        self.fields["target"] = NodeChoiceField(label="Leads to", options=options, head=head)
         if adding:
             self.fields["label"].required = False
             self.fields["target"].initial = NEW
@@ -165,12 +227,14 @@ class NodeAddForm(_DesignerForm):
 
 
 class NodeDeleteForm(_DesignerForm):
-    retarget = forms.ChoiceField(label="Point their arrows at", required=False)
-
-    def __init__(self, *args, nodes=(), node=None, **kwargs):
+    def __init__(self, *args, options: NodeOptions = EMPTY, node=None, **kwargs):
         super().__init__(*args, **kwargs)
-        others = [n for n in nodes if node is None or n.pk != node.pk]
-        self.fields["retarget"].choices = _node_options(others, empty="(choose a node)", new=False)
+        self.fields["retarget"] = NodeChoiceField(
+            label="Point their arrows at",
+            options=options,
+            head=[("", "(choose a node)")],
+            exclude=str(node.pk) if node is not None else None,
+        )
 
 
 class CompareForm(_DesignerForm):

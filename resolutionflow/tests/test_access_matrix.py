@@ -322,8 +322,7 @@ def test_it_lets_each_role_use_the_designer_only_as_the_admin_allows():
         f"admin:{pattern.name}"
         for model in (Tree, TreeVersion)
         for pattern in admin.site._registry[model].get_urls()
-        if getattr(pattern, "name", None)
-        and pattern.name.split("_", 2)[-1] not in older
+        if getattr(pattern, "name", None) and pattern.name.split("_", 2)[-1] not in older
     }
     assert names == set(urls), "add the new designer URL to DESIGNER_TABLE"
     problems = []

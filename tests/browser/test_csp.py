@@ -412,7 +412,8 @@ def test_it_keeps_the_admin_within_the_policy(watch, admin_user, running, comple
         # tests/browser/test_designer.py.
         reverse("admin:trees_treeversion_designer", args=[draft.pk]) + "?node=client-installed",
         reverse("admin:trees_treeversion_designer", args=[vpn.pk]),
-        reverse("admin:trees_tree_compare", args=[vpn.tree.pk]) + f"?a={vpn.number}&b={draft.number}",
+        reverse("admin:trees_tree_compare", args=[vpn.tree.pk])
+        + f"?a={vpn.number}&b={draft.number}",
         reverse("admin:trees_tree_duplicate", args=[vpn.tree.pk]),
     ]
     for path in pages:

@@ -632,6 +632,13 @@ class TreeVersionAdmin(admin.ModelAdmin):
 
     # --- the designer (trees/designer.py) --------------------------------------------
 
+    def _designer_context(self, request: HttpRequest) -> dict:
+        # An htmx swap of the panel draws none of the admin's frame (menus, app list).
+        htmx = getattr(request, "htmx", None)
+        if htmx and not htmx.history_restore_request:
+            return {}
+        return self.admin_site.each_context(request)
+
     def _can_edit(self, request: HttpRequest, version: TreeVersion) -> bool:
         return version.is_editable and super().has_change_permission(request, version)
 
@@ -639,7 +646,7 @@ class TreeVersionAdmin(admin.ModelAdmin):
         version = self._version_or_404(request, object_id)
         return designer.designer_page(
             request,
-            self.admin_site.each_context(request),
+            self._designer_context(request),
             version,
             editable=self._can_edit(request, version),
         )
@@ -663,21 +670,21 @@ class TreeVersionAdmin(admin.ModelAdmin):
         version, refusal = self._editable_or_refusal(request, object_id)
         if refusal:
             return refusal
-        return designer.add_node(request, self.admin_site.each_context(request), version)
+        return designer.add_node(request, self._designer_context(request), version)
 
     def designer_save_view(self, request: HttpRequest, object_id: int, node_id: int):
         version, refusal = self._editable_or_refusal(request, object_id)
         if refusal:
             return refusal
         node = designer.get_node(version, node_id)
-        return designer.save_node(request, self.admin_site.each_context(request), version, node)
+        return designer.save_node(request, self._designer_context(request), version, node)
 
     def designer_delete_view(self, request: HttpRequest, object_id: int, node_id: int):
         version, refusal = self._editable_or_refusal(request, object_id)
         if refusal:
             return refusal
         node = designer.get_node(version, node_id)
-        return designer.delete_node(request, self.admin_site.each_context(request), version, node)
+        return designer.delete_node(request, self._designer_context(request), version, node)
 
     def restore_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         version = self._version_or_404(request, object_id)

@@ -529,8 +529,9 @@ def node_update(
             "keep yours.",
             current=current,
         )
-    taken = set(version.nodes.values_list("key", flat=True))
-    ids = set(version.nodes.values_list("pk", flat=True))
+    rows = list(version.nodes.values_list("pk", "key"))
+    taken = {key for _, key in rows}
+    ids = {pk for pk, _ in rows}
     if edit.key != node.key and edit.key in taken:
         raise DesignerError(
             {"key": "Another node of this version already has this key."}, code="key"

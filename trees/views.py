@@ -14,7 +14,6 @@ from trees import diagram
 from trees.forms import LibraryFilterForm
 from trees.models import Tag, Tree, TreeVersion
 from trees.outline import build_outline
-from trees.services import version_graph
 
 
 @require_GET
@@ -101,7 +100,7 @@ def detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     svg = None
     if outline is not None and outline.node_count:
         svg = diagram.render(
-            version_graph(version),
+            outline.graph(),
             label=f"Diagram of {tree.name}: {outline.node_count} steps. "
             "The list of steps has the same content.",
             zoom=60,

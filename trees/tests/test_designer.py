@@ -555,3 +555,9 @@ def test_the_designer_renders_500_nodes_in_a_bounded_svg(admin_client_logged_in)
     count = version.nodes.count()
     assert 490 <= count <= 510
     assert response.content.decode().count('class="node-link"') == count
+
+
+def test_the_tree_page_draws_the_same_graph_from_its_outline(draft):
+    from trees.outline import build_outline
+
+    assert build_outline(draft).graph() == version_graph(draft)

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from grandalf.graphs import Edge, Graph, Vertex
+from grandalf.graphs import Edge, Vertex, graph_core
 from grandalf.layouts import SugiyamaLayout
+from grandalf.utils.poset import Poset
 
 from trees.validation import GraphNode, Problem
 
@@ -172,14 +173,13 @@ def compute_layout(nodes: Sequence[GraphNode]) -> Layout:
             edge = Edge(vertices[source], vertices[target])
             edge.view = _EdgeView()
             edges[source, target] = edge
-    graph = Graph(list(vertices.values()), list(edges.values()))
     start = next((node.key for node in nodes if node.is_start), None)
 
     # grandalf's cycle search recurses once per node on a path.
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 4 * len(nodes) + 100))
     try:
-        components = sorted(graph.C, key=lambda c: min(order[v.data] for v in c.sV))
+        components = _components(nodes, vertices, edges)
         if start is not None:
             components.sort(key=lambda c: start not in {v.data for v in c.sV})
         placed: list[tuple[dict[str, tuple[float, float]], float, float, float]] = []
@@ -252,6 +252,51 @@ def compute_layout(nodes: Sequence[GraphNode]) -> Layout:
     width = max(right + LOOP_OFFSET, bends + LABEL_CHARS * 7) + MARGIN
     height = max(box.y for box in boxes.values()) + NODE_H + MARGIN + 24
     return Layout(boxes=boxes, arrows=tuple(arrows), width=width, height=height)
+
+
+def _components(nodes, vertices, edges) -> list[graph_core]:
+    """The connected parts, each a grandalf graph, in the order of their first node.
+
+    Found here with a union–find rather than by grandalf's `Graph`, whose merging compares
+    vertex sets element by element: a third of the layout's time at 500 nodes.
+    """
+    parent = {node.key: node.key for node in nodes}
+
+    def root(key: str) -> str:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for source, target in edges:
+        a, b = root(source), root(target)
+        if a != b:
+            parent[b] = a
+    members: dict[str, list[str]] = {}
+    for node in nodes:
+        members.setdefault(root(node.key), []).append(node.key)
+    parts = []
+    for keys in members.values():
+        inside = set(keys)
+        part_edges = [e for (s, t), e in edges.items() if s in inside]
+        part = [vertices[k] for k in keys]
+        # Already known to be connected: one shared set, compared by identity, spares
+        # graph_core's check of each vertex's set against the whole (n² comparisons).
+        shared = _Connected(part)
+        for vertex in part:
+            vertex.c = shared
+        parts.append(graph_core(part, part_edges))
+    return parts
+
+
+class _Connected(Poset):
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    def __ne__(self, other) -> bool:
+        return self is not other
+
+    __hash__ = object.__hash__
 
 
 def _loop_points(a: Box, b: Box) -> tuple[tuple[float, float], ...]:

@@ -43,6 +43,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bench import designer
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = BASE_DIR / "var" / "bench"
 PYTHON = sys.executable
@@ -718,6 +720,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(requests=args.requests)
         fx = pick_fixtures(marker["until"])
         run_in_process(bench, fx, args)
+        designer.run(bench)
         history_csv(bench, fx["manager"])
         if not args.no_load:
             load_run(bench, fx, args)

@@ -22,7 +22,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_GET
 
-from reports import metrics
+from reports import metrics, shading
 from reports.charts import SERIES, daily_chart, outcome_chart
 from reports.exports import TABLES, render_csv
 from reports.forms import PRESETS, ReportFilterForm, Resolved
@@ -32,7 +32,9 @@ from resolutionflow.http import HtmxHttpRequest
 from resolutionflow.users import display_name
 from sessions.filters import EARLIEST, LATEST
 from sessions.models import Session
+from trees import diagram
 from trees.models import Tree
+from trees.services import version_graph
 
 REPORTS_PERMISSION = "flow_sessions.view_reports"
 
@@ -235,7 +237,10 @@ def tree_report(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     [tree_row] = metrics.trees(report_filter) or [None]
     summary = metrics.summary(report_filter)
     page_query = resolved.query(tree=None, sort=None)
+    figure = shading.figure_of(request.GET.get("shade"))
     context = {
+        **_shaded_diagram(tree, report_filter.version, node_rows, figure),
+        "shade_query": page_query,
         "tree": tree,
         "resolved": resolved,
         "report_filter": report_filter,
@@ -258,6 +263,36 @@ def tree_report(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "csv_url": _url("reports:csv", page_query | {"tree": tree.slug}, "nodes"),
     }
     return _respond(request, "reports/tree.html", context)
+
+
+def _shaded_diagram(tree: Tree, number: int | None, node_rows, figure: str) -> dict:
+    """The drill-down's diagram: the version filtered on, else the published one (else the
+    latest), each node shaded by `figure`."""
+    versions = tree.versions.order_by("-number")
+    version = (
+        versions.filter(number=number).first()
+        if number
+        else (tree.published_version or versions.first())
+    )
+    if version is None:
+        return {"diagram": None}
+    shades, legend = shading.node_shades(node_rows, figure)
+    graph = version_graph(version)
+    svg = diagram.render(
+        graph,
+        shades=shades,
+        label=f"Diagram of version {version.number}, each step shaded by "
+        f"{shading.FIGURES[figure][0].lower()}; the steps table below has the same figures",
+        zoom=70,
+        id_prefix="r",
+    )
+    return {
+        "diagram": svg,
+        "diagram_version": version,
+        "shade_figure": figure,
+        "shade_figures": [(key, spec[0]) for key, spec in shading.FIGURES.items()],
+        "shade_legend": legend,
+    }
 
 
 @require_GET

@@ -39,6 +39,7 @@ from integrations.tests.factories import ConnectionFactory
 from sessions import services
 from sessions.models import Session
 from sessions.tests.factories import build_version, outcome
+from trees import services as tree_services
 
 VNU_JAR = Path(settings.BASE_DIR) / "var" / "node" / "node_modules" / "vnu-jar" / "build" / "dist"
 INSTALL_HINT = "npm install --prefix var/node vnu-jar"
@@ -290,6 +291,23 @@ def test_every_main_page_is_valid_html(tmp_path, sessions, alice, charlie, admin
     pages.get(admin, "admin-home", reverse("home"))
     pages.get(admin, "admin-library", reverse("trees:library"))
     pages.get(admin, "admin-history", reverse("sessions:history"))
+    version = sessions["running"].version
+    draft = tree_services.version_create_draft(tree=version.tree)
+    designer = reverse("admin:trees_treeversion_designer", args=[draft.pk])
+    node = draft.nodes.filter(kind="question").first()
+    pages.get(admin, "admin-designer", f"{designer}?node={node.key}")
+    pages.get(
+        admin,
+        "admin-designer-panel",
+        f"{designer}?node={node.key}",
+        HTTP_HX_REQUEST="true",
+    )
+    pages.get(
+        admin,
+        "admin-compare",
+        reverse("admin:trees_tree_compare", args=[version.tree_id])
+        + f"?a={version.number}&b={draft.number}",
+    )
 
     visitor = client_for(None)
     pages.get(visitor, "visitor-login", reverse("login"))

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,8 +23,9 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from trees import designer
 from trees.forms import TreeImportForm
 from trees.models import Choice, Node, Tag, Tree, TreeVersion
 from trees.services import (
@@ -129,6 +130,7 @@ class TreeAdmin(admin.ModelAdmin):
         "has_draft",
         "node_count",
         "archived",
+        "designer_link",
     ]
     list_filter = ["category", "is_archived"]
     search_fields = ["name", "description", "slug"]
@@ -163,7 +165,28 @@ class TreeAdmin(admin.ModelAdmin):
                     TreeVersion.objects.filter(tree=OuterRef("pk"), status=TreeVersion.Status.DRAFT)
                 ),
                 node_count=Coalesce(Subquery(published_nodes, output_field=IntegerField()), 0),
+                draft_id=Subquery(
+                    TreeVersion.objects.filter(
+                        tree=OuterRef("pk"), status=TreeVersion.Status.DRAFT
+                    ).values("pk")[:1]
+                ),
+                latest_id=Subquery(
+                    TreeVersion.objects.filter(tree=OuterRef("pk"))
+                    .order_by("-status", "-number")
+                    .values("pk")[:1]
+                ),
             )
+        )
+
+    @admin.display(description="Designer")
+    def designer_link(self, obj: Tree) -> str:
+        # The draft when there is one (where editing happens), else the latest version.
+        version_id = obj.draft_id or obj.latest_id
+        if version_id is None:
+            return "—"
+        url = reverse("admin:trees_treeversion_designer", args=[version_id])
+        return format_html(
+            '<a href="{}">{}</a>', url, "Edit in designer" if obj.draft_id else "Open designer"
         )
 
     @admin.display(description="Published version", ordering="published_number")
@@ -200,8 +223,34 @@ class TreeAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.export_view),
                 name=f"{prefix}_export",
             ),
+            path(
+                "<int:object_id>/compare/",
+                self.admin_site.admin_view(require_GET(self.compare_view)),
+                name=f"{prefix}_compare",
+            ),
+            path(
+                "<int:object_id>/duplicate/",
+                self.admin_site.admin_view(self.duplicate_view),
+                name=f"{prefix}_duplicate",
+            ),
             *super().get_urls(),
         ]
+
+    def compare_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        tree = get_object_or_404(Tree, pk=object_id)
+        if not self.has_view_permission(request, tree):
+            raise PermissionDenied
+        return designer.compare_page(request, self.admin_site.each_context(request), tree)
+
+    def duplicate_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        tree = get_object_or_404(Tree, pk=object_id)
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        if not (
+            self.has_add_permission(request) and request.user.has_perm("trees.add_treeversion")
+        ):
+            raise PermissionDenied
+        return designer.duplicate_page(request, self.admin_site.each_context(request), tree)
 
     # Adding a tree gives it an empty draft and opens it: the next step is
     # always writing its nodes.
@@ -214,10 +263,10 @@ class TreeAdmin(admin.ModelAdmin):
             return super().response_add(request, obj, post_url_continue)
         self.message_user(
             request,
-            f"The tree “{obj.name}” was added with an empty draft. Add its nodes below.",
+            f"The tree “{obj.name}” was added with an empty draft. Add its first node below.",
             messages.SUCCESS,
         )
-        return redirect("admin:trees_treeversion_change", draft.pk)
+        return redirect("admin:trees_treeversion_designer", draft.pk)
 
     def _create_draft(self, request: HttpRequest, tree: Tree) -> TreeVersion | None:
         try:
@@ -248,7 +297,7 @@ class TreeAdmin(admin.ModelAdmin):
     def new_draft(self, request, queryset):
         drafts = [draft for tree in queryset if (draft := self._create_draft(request, tree))]
         if len(drafts) == 1:
-            return redirect("admin:trees_treeversion_change", drafts[0].pk)
+            return redirect("admin:trees_treeversion_designer", drafts[0].pk)
         return None
 
     @admin.action(description="Export JSON (published version, else the latest)")
@@ -272,7 +321,8 @@ class TreeAdmin(admin.ModelAdmin):
         draft = self._create_draft(request, tree)
         if draft is None:
             return redirect("admin:trees_tree_change", tree.pk)
-        return redirect("admin:trees_treeversion_change", draft.pk)
+        # The designer is where a draft is edited; "Edit as table" is one click away.
+        return redirect("admin:trees_treeversion_designer", draft.pk)
 
     def export_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         tree = get_object_or_404(Tree, pk=object_id)
@@ -552,8 +602,98 @@ class TreeVersionAdmin(admin.ModelAdmin):
                 view(self.export_view),
                 name=f"{prefix}_export",
             ),
+            path(
+                "<int:object_id>/designer/",
+                view(require_GET(self.designer_view)),
+                name=f"{prefix}_designer",
+            ),
+            path(
+                "<int:object_id>/designer/add/",
+                view(require_POST(self.designer_add_view)),
+                name=f"{prefix}_designer_add",
+            ),
+            path(
+                "<int:object_id>/designer/node/<int:node_id>/",
+                view(require_POST(self.designer_save_view)),
+                name=f"{prefix}_designer_save",
+            ),
+            path(
+                "<int:object_id>/designer/node/<int:node_id>/delete/",
+                view(require_POST(self.designer_delete_view)),
+                name=f"{prefix}_designer_delete",
+            ),
+            path(
+                "<int:object_id>/restore/",
+                view(require_POST(self.restore_view)),
+                name=f"{prefix}_restore",
+            ),
             *super().get_urls(),
         ]
+
+    # --- the designer (trees/designer.py) --------------------------------------------
+
+    def _designer_context(self, request: HttpRequest) -> dict:
+        # An htmx swap of the panel draws none of the admin's frame (menus, app list).
+        htmx = getattr(request, "htmx", None)
+        if htmx and not htmx.history_restore_request:
+            return {}
+        return self.admin_site.each_context(request)
+
+    def _can_edit(self, request: HttpRequest, version: TreeVersion) -> bool:
+        return version.is_editable and super().has_change_permission(request, version)
+
+    def designer_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        version = self._version_or_404(request, object_id)
+        return designer.designer_page(
+            request,
+            self._designer_context(request),
+            version,
+            editable=self._can_edit(request, version),
+        )
+
+    def _editable_or_refusal(
+        self, request: HttpRequest, object_id: int
+    ) -> tuple[TreeVersion, HttpResponse | None]:
+        version = self._version_or_404(request, object_id)
+        if not super().has_change_permission(request, version):
+            raise PermissionDenied
+        if not version.is_editable:
+            messages.error(
+                request,
+                f"Version {version.number} is {version.get_status_display().lower()}: it is "
+                "read-only. Create a new draft to change the tree.",
+            )
+            return version, redirect(designer.designer_url(version))
+        return version, None
+
+    def designer_add_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        version, refusal = self._editable_or_refusal(request, object_id)
+        if refusal:
+            return refusal
+        return designer.add_node(request, self._designer_context(request), version)
+
+    def designer_save_view(self, request: HttpRequest, object_id: int, node_id: int):
+        version, refusal = self._editable_or_refusal(request, object_id)
+        if refusal:
+            return refusal
+        node = designer.get_node(version, node_id)
+        return designer.save_node(request, self._designer_context(request), version, node)
+
+    def designer_delete_view(self, request: HttpRequest, object_id: int, node_id: int):
+        version, refusal = self._editable_or_refusal(request, object_id)
+        if refusal:
+            return refusal
+        node = designer.get_node(version, node_id)
+        return designer.delete_node(request, self._designer_context(request), version, node)
+
+    def restore_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        version = self._version_or_404(request, object_id)
+        if not (
+            super().has_change_permission(request, version)
+            and request.user.has_perm("trees.add_treeversion")
+        ):
+            raise PermissionDenied
+        return designer.restore_version(request, version)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         version = self.get_object(request, object_id)
@@ -635,20 +775,23 @@ class TreeVersionAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return version
 
-    def _back(self, version: TreeVersion) -> HttpResponseRedirect:
+    def _back(self, request: HttpRequest, version: TreeVersion) -> HttpResponseRedirect:
+        # The designer's buttons come back to the designer, the change page's to it.
+        if request.POST.get("next") == "designer":
+            return redirect(designer.designer_url(version))
         return redirect("admin:trees_treeversion_change", version.pk)
 
     def validate_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         version = self._version_or_404(request, object_id)
         self._report_validation(request, version)
-        return self._back(version)
+        return self._back(request, version)
 
     def publish_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         version = self._version_or_404(request, object_id)
         if not super().has_change_permission(request, version):
             raise PermissionDenied
         self._publish(request, version)
-        return self._back(version)
+        return self._back(request, version)
 
     def export_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         return _export_response(self._version_or_404(request, object_id))

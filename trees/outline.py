@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trees.models import Choice, Node, TreeVersion
+from trees.validation import GraphChoice, GraphNode
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,26 @@ class Outline:
     @property
     def node_count(self) -> int:
         return len(self.nodes)
+
+    def graph(self) -> list[GraphNode]:
+        """The nodes as the diagram draws them, from what the outline has read (no query)."""
+        return [
+            GraphNode(
+                key=node.key,
+                kind=node.kind,
+                title=node.title,
+                is_start=node.is_start,
+                next=node.next_node.key if node.next_node is not None else None,
+                choices=tuple(
+                    GraphChoice(
+                        label=choice.label,
+                        target=choice.target_node.key if choice.target_node is not None else None,
+                    )
+                    for choice in node.outline_choices
+                ),
+            )
+            for node in self.nodes
+        ]
 
 
 def build_outline(version: TreeVersion) -> Outline:

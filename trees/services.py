@@ -7,13 +7,17 @@ pinned to the version it ran on.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils.text import slugify
 
 from resolutionflow import clock
 from trees import signals
@@ -369,3 +373,304 @@ def _write_nodes(version: TreeVersion, nodes: Sequence[GraphNode]) -> None:
             for position, choice in enumerate(spec.choices, start=1)
         ]
     )
+
+
+# --- the designer: one node at a time (SPEC §8) ---------------------------------------
+
+
+class DesignerError(ValidationError):
+    """An edit the designer refuses; nothing was changed."""
+
+
+class StaleNode(DesignerError):
+    """The node changed since the form was opened; `current` is its digest now."""
+
+    def __init__(self, message: str, *, current: str) -> None:
+        self.current = current
+        super().__init__(message, code="stale")
+
+
+class NodeInUse(DesignerError):
+    """A node others point at cannot be deleted without somewhere else to point."""
+
+    def __init__(self, message: str, *, sources: Sequence[str]) -> None:
+        self.sources = list(sources)
+        super().__init__(message, code="in_use")
+
+
+@dataclass(frozen=True)
+class NewNode:
+    """A node created in the same step as the arrow that leads to it."""
+
+    kind: str
+    title: str
+
+
+@dataclass(frozen=True)
+class NodeEdit:
+    key: str
+    kind: str
+    title: str
+    body: str = ""
+    command: str = ""
+    is_start: bool = False
+    # The next node's id, or a node to create; `keep_next` leaves it as stored.
+    next_id: int | None = None
+    new_next: NewNode | None = None
+    keep_next: bool = False
+
+
+@dataclass(frozen=True)
+class AnswerEdit:
+    """An answer of the node: an existing one (`choice_id`) or a new one (None)."""
+
+    choice_id: int | None
+    label: str
+    target_id: int | None = None
+    new_target: NewNode | None = None
+    position: int = 0
+    delete: bool = False
+
+
+def node_digest(node: Node) -> str:
+    """A fingerprint of what the node's form shows: a form carries it, a save compares it."""
+    choices = list(
+        Choice.objects.filter(node=node)
+        .order_by("position", "id")
+        .values_list("id", "label", "target_id", "position")
+    )
+    state = [
+        node.key,
+        node.kind,
+        node.title,
+        node.body,
+        node.command,
+        node.is_start,
+        node.next_id,
+        [list(choice) for choice in choices],
+    ]
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:40]
+
+
+def _editable_version(version_id: int) -> TreeVersion:
+    version = TreeVersion.objects.select_related("tree").get(pk=version_id)
+    if not version.is_editable:
+        raise DesignerError(
+            f"Version {version.number} is {version.get_status_display().lower()}: it is "
+            "read-only. Create a new draft to change the tree.",
+            code="read_only",
+        )
+    return version
+
+
+def unique_key(version: TreeVersion, text: str, *, taken: set[str] | None = None) -> str:
+    """A slug from `text`, unique in the version (`-2`, `-3`… when it is taken)."""
+    base = slugify(text)[:90].strip("-") or "step"
+    taken = taken if taken is not None else set(version.nodes.values_list("key", flat=True))
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    taken.add(key)
+    return key
+
+
+def _next_position(version: TreeVersion) -> int:
+    return (version.nodes.aggregate(n=Max("position"))["n"] or 0) + 1
+
+
+def _create_node(version: TreeVersion, spec: NewNode, taken: set[str]) -> Node:
+    return Node.objects.create(
+        version=version,
+        key=unique_key(version, spec.title, taken=taken),
+        kind=spec.kind,
+        title=spec.title,
+        position=_next_position(version),
+    )
+
+
+@transaction.atomic
+def node_create(*, version: TreeVersion, kind: str, title: str, by: User | None = None) -> Node:
+    """Add a node to a draft; it is the start when the draft has none."""
+    version = _editable_version(version.pk)
+    TreeVersion.objects.select_for_update().filter(pk=version.pk).first()
+    taken = set(version.nodes.values_list("key", flat=True))
+    node = _create_node(version, NewNode(kind=kind, title=title), taken)
+    if not version.nodes.filter(is_start=True).exists():
+        node.is_start = True
+        node.save(update_fields=["is_start"])
+    logger.debug("tree %s v%s: node %s added by %s", version.tree.slug, version.number, node, by)
+    return node
+
+
+@transaction.atomic
+def node_update(
+    *,
+    node_id: int,
+    seen: str,
+    edit: NodeEdit,
+    answers: Sequence[AnswerEdit] = (),
+    by: User | None = None,
+) -> Node:
+    """Save one node and its answers, and create the nodes its new arrows lead to.
+
+    Refuses (StaleNode, nothing saved) when the node is no longer what the
+    form showed (`seen`, from `node_digest`): two authors editing one draft
+    never overwrite each other silently. Targets must be nodes of the same
+    version; labels must be distinct. The caller's form has checked each
+    field; this checks what needs the database, under a lock on the node.
+    """
+    node = Node.objects.select_for_update().get(pk=node_id)
+    version = _editable_version(node.version_id)
+    current = node_digest(node)
+    if seen != current:
+        raise StaleNode(
+            "Someone else saved this node after you opened it, so your changes were not "
+            "saved. Check what they changed (shown in the diagram), then save again to "
+            "keep yours.",
+            current=current,
+        )
+    rows = list(version.nodes.values_list("pk", "key"))
+    taken = {key for _, key in rows}
+    ids = {pk for pk, _ in rows}
+    if edit.key != node.key and edit.key in taken:
+        raise DesignerError(
+            {"key": "Another node of this version already has this key."}, code="key"
+        )
+    targets = [edit.next_id] + [a.target_id for a in answers if not a.delete]
+    if any(t is not None and t not in ids for t in targets):
+        raise DesignerError("An arrow points at a node that is not in this version.")
+    labels = [a.label.strip().casefold() for a in answers if not a.delete]
+    if len(labels) != len(set(labels)):
+        raise DesignerError(
+            {"answers": "Two answers have the same label: each answer needs its own."}
+        )
+    existing = {c.pk: c for c in node.choices.all()}
+    if any(a.choice_id is not None and a.choice_id not in existing for a in answers):
+        raise StaleNode(
+            "An answer you edited was removed by someone else; nothing was saved.",
+            current=current,
+        )
+
+    taken.discard(node.key)
+    taken.add(edit.key)
+    node.key, node.kind, node.title = edit.key, edit.kind, edit.title
+    node.body, node.command = edit.body, edit.command
+    if edit.new_next is not None:
+        node.next = _create_node(version, edit.new_next, taken)
+    elif not edit.keep_next:
+        node.next_id = edit.next_id
+    if edit.is_start and not node.is_start:
+        Node.objects.filter(version=version, is_start=True).update(is_start=False)
+    node.is_start = edit.is_start
+    node.full_clean(exclude=["version", "next", "key"], validate_unique=False)
+    node.save()
+
+    # Labels are unique per node in the database: move the kept ones out of the
+    # way first, so two answers can swap labels in one save.
+    kept = [a for a in answers if a.choice_id is not None and not a.delete]
+    removed = [a.choice_id for a in answers if a.choice_id is not None and a.delete]
+    Choice.objects.filter(pk__in=removed).delete()
+    for a in kept:
+        Choice.objects.filter(pk=a.choice_id).update(label=f"\u2060{a.choice_id}\u2060")
+    for a in answers:
+        if a.delete:
+            continue
+        target_id = a.target_id
+        if a.new_target is not None:
+            target_id = _create_node(version, a.new_target, taken).pk
+        choice = existing.get(a.choice_id) if a.choice_id is not None else Choice(node=node)
+        choice.label = a.label.strip()
+        choice.target_id = target_id
+        choice.position = a.position
+        choice.full_clean(exclude=["node", "target"], validate_unique=False)
+        choice.save()
+    logger.debug("tree %s v%s: node %s saved by %s", version.tree.slug, version.number, node, by)
+    return node
+
+
+def node_sources(node: Node) -> list[str]:
+    """The keys of the other nodes whose arrows lead to `node`, in order."""
+    keys = set(
+        Choice.objects.filter(target=node).exclude(node=node).values_list("node__key", flat=True)
+    ) | set(Node.objects.filter(next=node).exclude(pk=node.pk).values_list("key", flat=True))
+    return sorted(keys)
+
+
+@transaction.atomic
+def node_delete(*, node: Node, retarget_to: Node | None = None, by: User | None = None) -> None:
+    """Delete a node of a draft; arrows that led to it lead to `retarget_to` instead.
+
+    Refused (NodeInUse, listing the nodes) when others point at it and no
+    other node of the same version is given.
+    """
+    node = Node.objects.select_for_update().get(pk=node.pk)
+    version = _editable_version(node.version_id)
+    sources = node_sources(node)
+    if retarget_to is not None and (
+        retarget_to.version_id != version.pk or retarget_to.pk == node.pk
+    ):
+        raise DesignerError("Choose another node of this version for the arrows.")
+    if sources and retarget_to is None:
+        raise NodeInUse(
+            f"“{node.key}” cannot be deleted yet: {', '.join(sources)} "
+            f"point{'s' if len(sources) == 1 else ''} at it. Choose where their arrows "
+            "should point instead.",
+            sources=sources,
+        )
+    if retarget_to is not None:
+        Choice.objects.filter(target=node).exclude(node=node).update(target=retarget_to)
+        Node.objects.filter(next=node).exclude(pk=node.pk).update(next=retarget_to)
+        if node.is_start:
+            node.is_start = False
+            node.save(update_fields=["is_start"])
+            retarget_to.is_start = True
+            retarget_to.save(update_fields=["is_start"])
+    node.delete()
+    logger.debug("tree %s v%s: node %s deleted by %s", version.tree.slug, version.number, node, by)
+
+
+# --- versions: restore and duplicate -------------------------------------------------
+
+
+@transaction.atomic
+def version_restore(*, version: TreeVersion, by: User | None = None) -> TreeVersion:
+    """A new draft that is a copy of `version` (a rollback to it).
+
+    Refused when the tree already has a draft: restoring must never overwrite
+    someone's unpublished work.
+    """
+    tree = Tree.objects.select_for_update().get(pk=version.tree_id)
+    draft = tree.versions.filter(status=TreeVersion.Status.DRAFT).first()
+    if draft is not None:
+        raise ValidationError(
+            f"“{tree.name}” already has a draft (version {draft.number}): publish or delete it "
+            f"before restoring version {version.number}.",
+            code="draft_exists",
+        )
+    restored = TreeVersion.objects.create(tree=tree, number=_next_number(tree), created_by=by)
+    _copy_nodes(version, restored)
+    logger.info(
+        "tree %s: v%s restored as draft v%s by %s", tree.slug, version.number, restored.number, by
+    )
+    return restored
+
+
+@transaction.atomic
+def tree_duplicate(*, tree: Tree, slug: str, name: str, by: User | None = None) -> Tree:
+    """A new tree with `tree`'s details and tags, and a draft copied from its
+    published version (else its latest)."""
+    copy = tree_create(
+        slug=slug,
+        name=name,
+        description=tree.description,
+        category=tree.category,
+        tags=tree.tags.values_list("name", flat=True),
+        baseline_minutes=tree.baseline_minutes,
+        by=by,
+    )
+    source = tree.published_version or tree.versions.order_by("-number").first()
+    draft = TreeVersion.objects.create(tree=copy, number=1, created_by=by)
+    if source is not None:
+        _copy_nodes(source, draft)
+    logger.info("tree %s duplicated as %s by %s", tree.slug, copy.slug, by)
+    return copy

@@ -10,6 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from resolutionflow.http import HtmxHttpRequest
+from trees import diagram
 from trees.forms import LibraryFilterForm
 from trees.models import Tag, Tree, TreeVersion
 from trees.outline import build_outline
@@ -96,10 +97,20 @@ def detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         and version.status == TreeVersion.Status.PUBLISHED
         and not tree.is_archived
     )
+    svg = None
+    if outline is not None and outline.node_count:
+        svg = diagram.render(
+            outline.graph(),
+            label=f"Diagram of {tree.name}: {outline.node_count} steps. "
+            "The list of steps has the same content.",
+            zoom=60,
+            id_prefix="t",
+        )
     context = {
         "tree": tree,
         "version": version,
         "outline": outline,
+        "diagram": svg,
         "is_live": is_live,
         "versions": list(tree.versions.order_by("-number")) if request.user.is_staff else [],
     }

@@ -247,6 +247,120 @@ def test_it_keeps_the_admin_to_staff(url):
     assert not problems, "\n".join(problems)
 
 
+# --- the tree designer's admin URLs (SPEC §8) ------------------------------------------------
+
+# The admin's own checks: anyone not staff gets its login page ("admin-login"; anonymous
+# visitors may get the app's, as above); staff need `view_treeversion` (and `view_tree`) to
+# look and `change_treeversion` to edit. `viewer` is staff with the view permissions only.
+DESIGNER_TABLE = """
+name                                  method  anonymous  alice        charlie      viewer  admin
+admin:trees_treeversion_designer      GET     login      admin-login  admin-login  200     200
+admin:trees_treeversion_designer      POST    login      admin-login  admin-login  405     405
+admin:trees_treeversion_designer_add  GET     login      admin-login  admin-login  405     405
+admin:trees_treeversion_designer_add  POST    login      admin-login  admin-login  403     302
+admin:trees_treeversion_designer_save GET     login      admin-login  admin-login  405     405
+admin:trees_treeversion_designer_save POST    login      admin-login  admin-login  403     302
+admin:trees_treeversion_designer_delete GET   login      admin-login  admin-login  405     405
+admin:trees_treeversion_designer_delete POST  login      admin-login  admin-login  403     302
+admin:trees_treeversion_restore       GET     login      admin-login  admin-login  405     405
+admin:trees_treeversion_restore       POST    login      admin-login  admin-login  403     302
+admin:trees_tree_compare              GET     login      admin-login  admin-login  200     200
+admin:trees_tree_compare              POST    login      admin-login  admin-login  405     405
+admin:trees_tree_duplicate            GET     login      admin-login  admin-login  403     200
+admin:trees_tree_duplicate            POST    login      admin-login  admin-login  403     302
+"""
+DESIGNER_ROLES = ("anonymous", "alice", "charlie", "viewer", "admin")
+
+
+def _designer_world():
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from resolutionflow.tests.factories import UserFactory
+    from trees import services as tree_services
+
+    world = World.build()
+    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_treeversion", "view_tree", "view_node"])
+    )
+    world.clients["viewer"] = Client()
+    world.clients["viewer"].force_login(viewer)
+    published = world.version
+    draft = tree_services.version_create_draft(tree=published.tree)
+    node = draft.nodes.order_by("position").last()
+    other = draft.nodes.exclude(pk=node.pk).order_by("position").first()
+    with_tree = {"object_id": published.tree_id}
+    urls = {
+        "admin:trees_treeversion_designer": ({"object_id": draft.pk}, {}),
+        "admin:trees_treeversion_designer_add": (
+            {"object_id": draft.pk},
+            {"kind": "solution", "title": "Call the vendor"},
+        ),
+        "admin:trees_treeversion_designer_save": (
+            {"object_id": draft.pk, "node_id": node.pk},
+            {
+                "seen": tree_services.node_digest(node),
+                "key": node.key,
+                "kind": node.kind,
+                "title": "Renamed",
+            },
+        ),
+        "admin:trees_treeversion_designer_delete": (
+            {"object_id": draft.pk, "node_id": node.pk},
+            {"retarget": str(other.pk)},
+        ),
+        # The tree has a draft, so a restore is refused with a message (and a redirect).
+        "admin:trees_treeversion_restore": ({"object_id": published.pk}, {}),
+        "admin:trees_tree_compare": (with_tree, {}),
+        "admin:trees_tree_duplicate": (with_tree, {"name": "Copy", "slug": "copy-of-tree"}),
+    }
+    return world, urls
+
+
+def test_it_lets_each_role_use_the_designer_only_as_the_admin_allows():
+    header, *rows = [line.split() for line in DESIGNER_TABLE.strip().splitlines()]
+    assert header == ["name", "method", *DESIGNER_ROLES]
+    world, urls = _designer_world()
+    from trees.models import Tree, TreeVersion
+
+    older = {"changelist", "add", "history", "delete", "change", "validate", "publish"}
+    older |= {"export", "import", "new_draft", "autocomplete"}
+    names = {
+        f"admin:{pattern.name}"
+        for model in (Tree, TreeVersion)
+        for pattern in admin.site._registry[model].get_urls()
+        if getattr(pattern, "name", None) and pattern.name.split("_", 2)[-1] not in older
+    }
+    assert names == set(urls), "add the new designer URL to DESIGNER_TABLE"
+    problems = []
+    for name, method, *cells in rows:
+        kwargs, body = urls[name]
+        url = reverse(name, kwargs=kwargs)
+        if name == "admin:trees_tree_compare":
+            url += "?a=1&b=2"
+        for role, expected in zip(DESIGNER_ROLES, cells, strict=True):
+            client = world.clients[role]
+            with rolled_back(client):
+                before = fingerprint()
+                response = client.post(url, body) if method == "POST" else client.get(url)
+                status = response.status_code
+                location = response.get("Location", "")
+                if expected == "login":
+                    ok = status == 302 and "login/?next=" in location
+                elif expected == "admin-login":
+                    ok = status == 302 and location.startswith(reverse("admin:login"))
+                else:
+                    ok = status == int(expected)
+                refused = expected in ("login", "admin-login") or int(expected) >= 400
+                if ok and refused and fingerprint() != before:
+                    problems.append(f"{method} {url} as {role}: refused but the database changed")
+            if not ok:
+                problems.append(f"{method} {url} as {role}: expected {expected}, got {status}")
+    _tally(len(rows) * len(DESIGNER_ROLES))
+    assert not problems, "\n".join(problems)
+
+
 # --- the count -----------------------------------------------------------------------------
 
 _COUNT = {"checks": 0}

@@ -142,6 +142,29 @@ def test_it_protects_the_admin_forms_too(draft_version):
         (reverse("admin:trees_tree_import"), {"publish": "on"}),
         (reverse("admin:trees_tree_new_draft", args=[draft_version.tree_id]), {}),
         (
+            reverse("admin:trees_treeversion_designer_add", args=[draft_version.pk]),
+            {"kind": "solution", "title": "Forged"},
+        ),
+        (
+            reverse(
+                "admin:trees_treeversion_designer_save",
+                args=[draft_version.pk, draft_version.nodes.first().pk],
+            ),
+            {"title": "Forged"},
+        ),
+        (
+            reverse(
+                "admin:trees_treeversion_designer_delete",
+                args=[draft_version.pk, draft_version.nodes.last().pk],
+            ),
+            {},
+        ),
+        (reverse("admin:trees_treeversion_restore", args=[draft_version.pk]), {}),
+        (
+            reverse("admin:trees_tree_duplicate", args=[draft_version.tree_id]),
+            {"name": "Forged", "slug": "forged"},
+        ),
+        (
             reverse("admin:trees_tag_changelist"),
             {"action": "delete_selected", "_selected_action": ["1"], "post": "yes"},
         ),

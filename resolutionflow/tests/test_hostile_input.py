@@ -140,7 +140,7 @@ LINK_PARAMETERS: dict[tuple[str, str], set[str]] = {
     ("sessions:history-csv", "GET"): {"q", "status", "outcome", "tree", "engineer", "from", "to"},
     ("sessions:steps-csv", "GET"): {"q", "status", "outcome", "tree", "engineer", "from", "to"},
     ("reports:overview", "GET"): {"sort", "version"},
-    ("reports:tree", "GET"): {"sort", "tree"},
+    ("reports:tree", "GET"): {"sort", "tree", "shade"},
     ("reports:csv", "GET"): {"from", "to", "tree", "engineer", "sort", "version"},
     ("login", "GET"): {"next"},
     ("integrations:ticket-lookup", "GET"): {"ticket_ref", "client", "summary"},
@@ -886,6 +886,7 @@ def _pages(world: World, session: Session, slug: str, *, completed: bool) -> lis
         ("admin", reverse("admin:trees_tree_changelist")),
         ("admin", reverse("admin:trees_treeversion_changelist")),
         ("admin", reverse("admin:trees_node_changelist")),
+        ("charlie", reverse("reports:tree", args=[slug]) + f"?shade={quote(SCRIPT)}"),
     ]
     if not completed:
         pages.append(("alice", reverse("sessions:run", args=[pk])))

@@ -410,6 +410,14 @@ def test_it_keeps_the_admin_within_the_policy(watch, admin_user, running, comple
         reverse("admin:integrations_connection_changelist"),
         reverse("admin:integrations_connection_add"),
         reverse("admin:integrations_delivery_changelist"),
+        # The tree designer (SPEC §8): a draft with a node's panel open, a published
+        # version read-only, compare and duplicate. Its htmx edits are swept in
+        # tests/browser/test_designer.py.
+        reverse("admin:trees_treeversion_designer", args=[draft.pk]) + "?node=client-installed",
+        reverse("admin:trees_treeversion_designer", args=[vpn.pk]),
+        reverse("admin:trees_tree_compare", args=[vpn.tree.pk])
+        + f"?a={vpn.number}&b={draft.number}",
+        reverse("admin:trees_tree_duplicate", args=[vpn.tree.pk]),
     ]
     for path in pages:
         watcher.visit(path)

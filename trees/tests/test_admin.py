@@ -54,6 +54,10 @@ def version_url(version: TreeVersion) -> str:
     return reverse("admin:trees_treeversion_change", args=[version.pk])
 
 
+def designer_url(version: TreeVersion) -> str:
+    return reverse("admin:trees_treeversion_designer", args=[version.pk])
+
+
 @pytest.fixture
 def draft():
     """A published tree with a fresh draft (a copy of it)."""
@@ -109,7 +113,7 @@ def test_it_adds_a_tree_with_an_empty_draft(admin_client_logged_in):
     tree = Tree.objects.get(slug="dns-failure")
     draft = tree.versions.get()
     assert response.status_code == 302
-    assert response["Location"] == version_url(draft)
+    assert response["Location"] == designer_url(draft)
     assert (draft.number, draft.status) == (1, "draft")
 
 
@@ -332,7 +336,7 @@ def test_it_creates_a_new_draft_from_the_tree_page(admin_client_logged_in):
     response = admin_client_logged_in.post(url)
 
     draft = tree.versions.get(status="draft")
-    assert response["Location"] == version_url(draft)
+    assert response["Location"] == designer_url(draft)
     assert tree_export(version=draft) == tree_export(version=tree.published_version)
     assert messages_of(response) == [
         (
@@ -359,7 +363,7 @@ def test_it_creates_drafts_through_the_list_action(admin_client_logged_in):
         {"action": "new_draft", "_selected_action": [tree.pk]},
     )
     draft = tree.versions.get(status="draft")
-    assert response["Location"] == version_url(draft)
+    assert response["Location"] == designer_url(draft)
 
 
 def test_it_exports_json(admin_client_logged_in, draft):

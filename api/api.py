@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import SuspiciousOperation
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.urls import reverse
@@ -44,6 +45,7 @@ from sessions.models import Session
 from sessions.services import InvalidInput, SessionCompleted
 from trees.models import Tree, TreeVersion
 from trees.services import tree_export
+from trees.validation import is_slug
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +124,13 @@ def _invalid(request, exc: NinjaValidationError):
     return _error(request, 422, exc.errors)
 
 
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request, exc):
+    # A body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, …: Django's 400.
+    logging.getLogger("django.security").warning("API request refused: %s", type(exc).__name__)
+    return _error(request, 400, "The request was refused: it is too large or malformed.")
+
+
 @api.exception_handler(Exception)
 def _server_error(request, exc):
     logger.exception("API request failed: %s %s", request.method, request.path)
@@ -177,7 +186,7 @@ def list_trees(request):
 )
 def get_tree(request, slug: str):
     """The tree and its published version as the interchange document (SPEC §2.1)."""
-    tree = _published_trees().filter(slug=slug).first()
+    tree = _published_trees().filter(slug=slug).first() if is_slug(slug) else None
     if tree is None:
         raise Http404("No published tree with that slug.")
     summary = _tree_summary(tree)
@@ -334,7 +343,11 @@ def start_session(request, payload: schemas.SessionStart):
     201 with the new session's document; 200 if `session_id` names a session
     this request already started; 409 if that session is completed.
     """
-    tree = Tree.objects.published().filter(slug=payload.tree).first()
+    tree = (
+        Tree.objects.published().filter(slug=payload.tree).first()
+        if is_slug(payload.tree)
+        else None
+    )
     if tree is None:
         raise Http404("No published tree with that slug.")
     data = payload.dict()

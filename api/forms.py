@@ -6,7 +6,6 @@ import uuid
 
 from django import forms
 from django.conf import settings
-from django.core.validators import ProhibitNullCharactersValidator
 
 from api.models import ApiToken
 from api.services import MAX_DAYS
@@ -25,7 +24,6 @@ class TokenForm(forms.Form):
         label="Name",
         max_length=ApiToken._meta.get_field("name").max_length,
         help_text="What the token is for, e.g. “PSA sync”.",
-        validators=[ProhibitNullCharactersValidator()],
         error_messages={"required": "Give the token a name."},
     )
     days = forms.TypedChoiceField(

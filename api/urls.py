@@ -14,7 +14,6 @@ from django.views.decorators.csrf import csrf_exempt
 
 from api.api import api
 
-
 READ_ONLY = {"openapi-json", "openapi-view"}  # ninja serves these to any method
 
 

@@ -207,6 +207,7 @@ def test_it_refuses_a_bad_start_and_changes_nothing(alice, bob, version):
         ({"tree": draft.tree.slug}, 404),
         ({"tree": "vpn", "ticket_ref": "x" * 65}, 422),
         ({"tree": "vpn", "client": "nul\x00byte"}, 422),
+        ({"tree": "v\x00pn"}, 404),
         ({"ticket_ref": "T-1"}, 422),
         ({"tree": "vpn", "session_id": str(bobs.pk)}, 409),
     ]

@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import copy
-import json
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager

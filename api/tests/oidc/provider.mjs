@@ -46,6 +46,15 @@ const provider = new Provider(issuer, {
   // The claims go into the ID token too, as Entra ID sends its `groups` claim.
   conformIdTokenClaims: false,
   cookies: { keys: ["resolutionflow-test-provider-cookie-key"] },
+  // Set, so the package prints no notices (stdout carries only the issuer line).
+  ttl: {
+    AccessToken: 600,
+    AuthorizationCode: 60,
+    Grant: 3600,
+    IdToken: 600,
+    Interaction: 600,
+    Session: 3600,
+  },
   async findAccount(ctx, id) {
     const account = config.accounts[id];
     if (!account) return undefined;

@@ -75,3 +75,27 @@ def test_the_token_forms_still_need_csrf(alice):
     )
     assert response.status_code == 403
     assert not alice.api_tokens.exists()
+
+
+def test_the_login_page_offers_sso_and_can_keep_passwords_to_staff(alice, admin_user, settings):
+    from resolutionflow.tests.factories import DEFAULT_PASSWORD
+
+    settings.OIDC_ENABLED = True
+    settings.OIDC_PROVIDER_NAME = "Microsoft"
+    page = Client().get(reverse("login") + "?next=/sessions/").content.decode()
+    assert f'href="{reverse("oidc-login")}?next=/sessions/"' in page
+    assert "Sign in with Microsoft" in page and "or with your password" in page
+
+    settings.PASSWORD_LOGIN_FOR_NON_STAFF = False
+    refused = Client().post(reverse("login"), {"username": "alice", "password": DEFAULT_PASSWORD})
+    assert refused.status_code == 200
+    assert "Sign in with Microsoft instead" in refused.content.decode()
+    assert "_auth_user_id" not in refused.wsgi_request.session
+    staff = Client().post(reverse("login"), {"username": "admin", "password": DEFAULT_PASSWORD})
+    assert staff.status_code == 302
+
+
+def test_single_sign_on_is_a_404_while_it_is_not_configured(client):
+    assert client.get(reverse("oidc-login")).status_code == 404
+    assert client.get(reverse("oidc-callback"), {"code": "x", "state": "y"}).status_code == 404
+    assert "Sign in with" not in client.get(reverse("login")).content.decode()

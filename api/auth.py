@@ -86,7 +86,13 @@ class SessionCsrfAuth(APIKeyCookie):
     param_name = settings.SESSION_COOKIE_NAME
 
     def __init__(self) -> None:
-        super().__init__(csrf=False)  # checked below, only once the session is known
+        # csrf=True tells the docs page to send X-CSRFToken with "Try it out";
+        # the check itself is made in `authenticate`, once a session is found,
+        # so a request without one is a 401, not a CSRF failure.
+        super().__init__(csrf=True)
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        return request.COOKIES.get(self.param_name)
 
     def authenticate(self, request: HttpRequest, key: str | None):
         user = getattr(request, "user", None)

@@ -36,6 +36,7 @@ PUBLIC_URL_NAMES = {"login", "healthz", "favicon", "oidc-login", "oidc-callback"
 def _is_public(name: str) -> bool:
     return name in PUBLIC_URL_NAMES or name.startswith("api:")
 
+
 SAMPLE_VALUES = {
     "slug": lambda: "x",
     "str": lambda: "x",

@@ -137,6 +137,11 @@ def _server_error(request, exc):
     return _error(request, 500, "Something went wrong on our side; it has been logged.")
 
 
+# Every operation may answer these (documented in the schema).
+COMMON = {401: schemas.Error, 429: schemas.Error}
+BAD_QUERY = {400: schemas.Error, 422: schemas.ValidationErrors}
+
+
 # --- trees -----------------------------------------------------------------------------
 
 trees_router = Router(tags=["trees"])
@@ -172,7 +177,9 @@ def _tree_summary(tree: Tree) -> dict[str, Any]:
     }
 
 
-@trees_router.get("", response=schemas.TreeList, url_name="trees", summary="Published trees")
+@trees_router.get(
+    "", response={200: schemas.TreeList, **COMMON}, url_name="trees", summary="Published trees"
+)
 def list_trees(request):
     """Every tree engineers can run (not archived, with a published version), by name."""
     return {"items": [_tree_summary(tree) for tree in _published_trees()]}
@@ -180,7 +187,7 @@ def list_trees(request):
 
 @trees_router.get(
     "/{slug}",
-    response={200: schemas.TreeDetail, 404: schemas.Error},
+    response={200: schemas.TreeDetail, 404: schemas.Error, **COMMON},
     url_name="tree",
     summary="One tree with its published version",
 )
@@ -258,7 +265,7 @@ def _session_item(session: Session) -> dict[str, Any]:
 
 @sessions_router.get(
     "",
-    response={200: schemas.SessionPage, 400: schemas.Error},
+    response={200: schemas.SessionPage, **BAD_QUERY, **COMMON},
     url_name="sessions",
     summary="Sessions, filtered, newest first",
 )
@@ -312,7 +319,7 @@ def _visible_session(request, session_id: uuid.UUID) -> Session:
 
 @sessions_router.get(
     "/{uuid:session_id}",
-    response={200: schemas.SessionDocument, 404: schemas.Error},
+    response={200: schemas.SessionDocument, 404: schemas.Error, **BAD_QUERY, **COMMON},
     url_name="session",
     summary="One session as the §5 JSON document",
 )
@@ -330,9 +337,11 @@ def get_session(request, session_id: uuid.UUID, detail: str = "standard"):
     response={
         200: schemas.SessionDocument,
         201: schemas.SessionDocument,
-        400: schemas.Error,
+        403: schemas.Error,
         404: schemas.Error,
         409: schemas.Error,
+        **BAD_QUERY,
+        **COMMON,
     },
     url_name="sessions",
     summary="Start a session",
@@ -427,7 +436,7 @@ def _rows(rows, schema) -> list[dict[str, Any]]:
     return [{name: getattr(row, name) for name in names} for row in rows]
 
 
-REPORT_ERRORS = {400: schemas.Error, 403: schemas.Error}
+REPORT_ERRORS = {403: schemas.Error, **BAD_QUERY, **COMMON}
 
 
 @reports_router.get(

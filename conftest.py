@@ -49,6 +49,9 @@ FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 def pytest_configure(config):
     settings.PASSWORD_HASHERS = FAST_HASHERS
+    # The API's per-caller rate limit counts in a cache every test of a worker
+    # shares: off here, on in the tests of the limit itself (api/tests).
+    settings.API_RATE_LIMIT = 1_000_000
     # pytest-django builds every transactional test (browser tests, race
     # tests) on django.test.TransactionTestCase, looked up at each test.
     django.test.TransactionTestCase = KeepReferenceData

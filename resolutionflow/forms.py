@@ -10,8 +10,10 @@ ordinary form error and never reaches the authentication backends.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 
 
@@ -23,7 +25,20 @@ class _UsernameLengthMixin:
 
 
 class LoginForm(_UsernameLengthMixin, AuthenticationForm):
-    """The app's sign-in form (`/accounts/login/`)."""
+    """The app's sign-in form (`/accounts/login/`).
+
+    With PASSWORD_LOGIN_FOR_NON_STAFF off (single sign-on in use), only staff
+    sign in with a password; everyone else is pointed at the SSO button.
+    """
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if not settings.PASSWORD_LOGIN_FOR_NON_STAFF and not user.is_staff:
+            raise ValidationError(
+                f"Sign in with {settings.OIDC_PROVIDER_NAME} instead: password sign-in "
+                "is for administrators only.",
+                code="password_login_off",
+            )
 
 
 class AdminLoginForm(_UsernameLengthMixin, AdminAuthenticationForm):

@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "integrations.apps.IntegrationsConfig",
+    "api",
+    "ninja",
+    "mozilla_django_oidc",
     # For its management command, `generate_load`; its floor view is only
     # routed under bench.settings.
     "bench",
@@ -86,6 +89,8 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Answers only the OpenID Connect callback (it needs a `code` and `state`).
+    "api.oidc.Backend",
 ]
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -94,6 +99,39 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+
+# --- the REST API and single sign-on (SPEC §11) ---------------------------------
+# Requests a minute per token (or per signed-in session), counted in the cache.
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=60)
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
+
+# OpenID Connect sign-in (mozilla-django-oidc) is on when OIDC_ISSUER is set.
+# The provider's endpoints come from its discovery document
+# (<issuer>/.well-known/openid-configuration) unless set one by one.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="Microsoft")
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_ENGINEER_GROUPS = env.list("OIDC_ENGINEER_GROUPS", default=[])
+OIDC_MANAGER_GROUPS = env.list("OIDC_MANAGER_GROUPS", default=[])
+for _name in ("AUTHORIZATION", "TOKEN", "USER", "JWKS"):
+    if _value := env.str(f"OIDC_OP_{_name}_ENDPOINT", default=""):
+        globals()[f"OIDC_OP_{_name}_ENDPOINT"] = _value
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", default=10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc-callback"
+OIDC_AUTHENTICATE_CLASS = "api.oidc.AuthenticationRequestView"
+OIDC_CALLBACK_CLASS = "api.oidc.CallbackView"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+# Off: only staff (admins) may sign in with a password; everyone else uses SSO.
+PASSWORD_LOGIN_FOR_NON_STAFF = env.bool("PASSWORD_LOGIN_FOR_NON_STAFF", default=True)
+if OIDC_ENABLED and not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET.")
 
 ROOT_URLCONF = "resolutionflow.urls"
 WSGI_APPLICATION = "resolutionflow.wsgi.application"

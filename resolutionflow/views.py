@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import (
@@ -100,3 +101,19 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """
     template = loader.get_template("400.html")
     return HttpResponseBadRequest(template.render({"request_id": getattr(request, "id", "")}))
+
+
+class SsoContext:
+    """What the login page says about single sign-on, read from the settings when shown."""
+
+    @property
+    def enabled(self) -> bool:
+        return settings.OIDC_ENABLED
+
+    @property
+    def provider(self) -> str:
+        return settings.OIDC_PROVIDER_NAME
+
+    @property
+    def password_for_all(self) -> bool:
+        return settings.PASSWORD_LOGIN_FOR_NON_STAFF

@@ -26,12 +26,14 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.template.loader import render_to_string
+from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
 from integrations.models import Delivery
@@ -269,6 +271,11 @@ def test_every_main_page_is_valid_html(tmp_path, sessions, alice, charlie, admin
         reverse("sessions:export", args=[completed.pk, "html"]) + "?detail=full",
     )
     pages.get(engineer, "engineer-password-change", reverse("password_change"))
+    engineer.post(
+        reverse("token-new"), {"name": "PSA sync", "days": 90, "form_id": str(uuid.uuid4())}
+    )
+    pages.get(engineer, "engineer-profile-new-token", reverse("profile"))
+    pages.get(engineer, "engineer-profile", reverse("profile"))
     pages.get(engineer, "engineer-404", "/no-such-page/", status=404)
     pages.get(engineer, "engineer-403-reports", reverse("reports:overview"), status=403)
     many_fields = "&".join(f"f{i}=1" for i in range(1_100))
@@ -311,6 +318,18 @@ def test_every_main_page_is_valid_html(tmp_path, sessions, alice, charlie, admin
 
     visitor = client_for(None)
     pages.get(visitor, "visitor-login", reverse("login"))
+    sso = {"OIDC_ENABLED": True, "OIDC_PROVIDER_NAME": "Microsoft"}
+    with override_settings(**sso, PASSWORD_LOGIN_FOR_NON_STAFF=False):
+        pages.get(visitor, "visitor-login-sso", reverse("login") + "?sso=failed")
+    with override_settings(**sso):
+        pages.add(
+            "sso-no-access",
+            render_to_string(
+                "registration/no_access.html",
+                {"person": alice, "provider": "Microsoft"},
+                request=RequestFactory().get("/oidc/callback/"),
+            ),
+        )
     pages.get(visitor, "visitor-404", "/no-such-page/", status=404)
 
     # The canary, in the same run: proof that the checker reads the files and reports errors.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from django.db import connection, transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from api.models import ApiToken
+from api.services import token_create
 from resolutionflow.tests.factories import UserFactory
 from sessions import services
 from sessions.models import Decision, OutcomeChange, Session
@@ -40,6 +43,7 @@ WATCHED_APPS = (
     "admin",
     "integrations",
     "django_tasks_db",
+    "api",
 )
 # The rows a refused request could change in place (not only add or remove).
 CHECKSUMMED = (Session, Decision, OutcomeChange)
@@ -92,6 +96,7 @@ class World:
     active: Session  # alice's, running
     prepared: Session  # alice's, prepared by charlie, not started
     clients: dict[str, Client] = field(default_factory=dict)
+    token: ApiToken | None = None  # alice's API token (`token-revoke`)
 
     @classmethod
     def build(cls, **client_options) -> World:
@@ -108,6 +113,7 @@ class World:
             tree=version.tree, engineer=alice, by=charlie, ticket_ref="T-2001"
         )
         world = cls(alice, bob, charlie, admin, version, active, prepared)
+        world.token = token_create(user=alice, name="PSA sync").token
         for role in ROLES:
             client = Client(**client_options)
             if role != "anonymous":
@@ -129,6 +135,8 @@ class World:
             "slug": self.version.tree.slug,
             "fmt": "json",
             "table": "summary",
+            "token_id": self.token.pk if self.token else 0,
+            "rest": "no-such-endpoint",
         }
         missing = [p for p in route.params if p not in samples]
         assert not missing, (
@@ -183,6 +191,10 @@ class World:
             return {"outcome": "resolved", "outcome_notes": "Fixed."}
         if name == "sessions:start":
             return {"session_id": str(uuid.uuid4()), "ticket_ref": "T-3001", "client": "Acme"}
+        if name == "api:sessions":  # sent as JSON (see `post`)
+            return {"tree": self.version.tree.slug, "ticket_ref": "T-3003", "client": "Acme"}
+        if name == "token-new":
+            return {"name": "PSA sync", "days": 90, "form_id": str(uuid.uuid4())}
         if name == "sessions:prepare":
             return {
                 "engineer": self.alice.pk,
@@ -191,6 +203,14 @@ class World:
                 "ticket_ref": "T-3002",
             }
         return {}
+
+
+def post(client: Client, route_name: str, data: dict, **extra):
+    """POST `data` as the view expects it: JSON for the API, a form for everything else."""
+    if route_name.startswith("api:"):
+        url = extra.pop("url")
+        return client.post(url, json.dumps(data), content_type="application/json", **extra)
+    return client.post(extra.pop("url"), data, **extra)
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from resolutionflow.tests.matrix import (
     World,
     fingerprint,
     named_urls,
+    post,
     print_count,
     rolled_back,
 )
@@ -106,6 +107,44 @@ integrations:post        GET     login      405    405  405      405
 integrations:post        POST    login      303    404  303      303
 integrations:retry       GET     login      405    405  405      405
 integrations:retry       POST    login      303    404  303      303
+profile                  GET     login      200    200  200      200
+profile                  POST    login      405    405  405      405
+token-new                GET     login      405    405  405      405
+token-new                POST    login      303    303  303      303
+token-revoke             GET     login      405    405  405      405
+token-revoke             POST    login      303    404  404      404
+oidc-login               GET     404        404    404  404      404
+oidc-login               POST    405        405    405  405      405
+oidc-callback            GET     404        404    404  404      404
+oidc-callback            POST    405        405    405  405      405
+api:api-root             GET     200        200    200  200      200
+api:api-root             POST    405        405    405  405      405
+api:not-found            GET     404        404    404  404      404
+api:not-found            POST    404        404    404  404      404
+api:openapi-json         GET     200        200    200  200      200
+api:openapi-json         POST    405        405    405  405      405
+api:openapi-view         GET     200        200    200  200      200
+api:openapi-view         POST    405        405    405  405      405
+api:trees                GET     401        200    200  200      200
+api:trees                POST    405        405    405  405      405
+api:tree                 GET     401        200    200  200      200
+api:tree                 POST    405        405    405  405      405
+api:sessions             GET     401        200    200  200      200
+api:sessions             POST    401        201    201  201      201
+api:session              GET     401        200    404  200      200
+api:session              POST    405        405    405  405      405
+api:report-summary       GET     401        403    403  200      200
+api:report-summary       POST    405        405    405  405      405
+api:report-trees         GET     401        403    403  200      200
+api:report-trees         POST    405        405    405  405      405
+api:report-nodes         GET     401        403    403  400      400
+api:report-nodes         POST    405        405    405  405      405
+api:report-engineers     GET     401        403    403  200      200
+api:report-engineers     POST    405        405    405  405      405
+api:report-daily         GET     401        403    403  200      200
+api:report-daily         POST    405        405    405  405      405
+api:report-outcomes      GET     401        403    403  200      200
+api:report-outcomes      POST    405        405    405  405      405
 """
 
 
@@ -130,7 +169,7 @@ def _check(world: World, route: Route, method: str, role: str, expected: str) ->
         url = world.url(route)
         data = world.valid_post(route.name) if method == "POST" else None
         before = fingerprint()
-        response = client.post(url, data) if method == "POST" else client.get(url)
+        response = post(client, route.name, data, url=url) if method == "POST" else client.get(url)
         status = response.status_code
         problem = None
         if expected == "login":

@@ -307,6 +307,17 @@ def test_it_keeps_the_engineer_pages_within_the_policy(watch, alice, running, co
     watcher.visit(reverse("sessions:export", args=[completed.pk, "html"]))
 
     watcher.visit(reverse("password_change"))
+    # The profile page, with a new token's secret shown, and the API's docs (Swagger UI).
+    watcher.visit(reverse("profile"))
+    page.get_by_label("Name").fill("PSA sync")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_role("heading", name="Token “PSA sync” created")).to_be_visible()
+    watcher.settle()
+    watcher.check("profile: token created")
+    watcher.visit(reverse("api:openapi-view"))
+    expect(page.get_by_role("heading", name=re.compile("ResolutionFlow API"))).to_be_visible()
+    watcher.settle()
+    watcher.check("API docs rendered")
     watcher.visit("/no-such-page/", status=404)
     watcher.visit(reverse("reports:overview"), status=403)
     watcher.assert_clean()

@@ -259,11 +259,15 @@ def engineer_paths(active: Session, done: Session, tree: Tree) -> list[str]:
         reverse("sessions:history"),
         reverse("sessions:detail", args=[done.pk]),
         reverse("password_change"),
+        reverse("profile"),
     ]
 
 
 def test_no_engineer_page_scrolls_sideways_on_a_phone(new_page, alice, sessions_of, demo_trees):
+    from api.services import token_create
+
     active, done = sessions_of(alice)
+    token_create(user=alice, name="A token with a long name for the PSA synchronisation job")
     page = new_page(alice, viewport=PHONE)
     visit_all(page, engineer_paths(active, done, demo_trees["slow-pc"]), "engineer")
 

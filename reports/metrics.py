@@ -334,9 +334,7 @@ def _figures(using: str, **percentiles: tuple[str, float]) -> dict[str, Any]:
 # --- the tables ---------------------------------------------------------------------
 
 
-def summaries(
-    filters: Sequence[ReportFilter], *, using: str | None = None
-) -> list[SummaryRow]:
+def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> list[SummaryRow]:
     """The summary figures for several periods in one statement (the overview compares
     the chosen period with the one before it).
 

@@ -153,9 +153,12 @@ def test_pages_that_write_or_read_their_own_writes_stay_on_the_primary(
     standby = use_replica()
     wait_for_replay(standby)
     with CaptureQueriesContext(standby) as on_replica:
-        assert charlie_client.get(reverse("sessions:history")).status_code == 200
-        assert charlie_client.get(reverse("sessions:detail", args=[completed.pk])).status_code == 200
-        assert charlie_client.get(reverse("home")).status_code == 200
+        for url in (
+            reverse("sessions:history"),
+            reverse("sessions:detail", args=[completed.pk]),
+            reverse("home"),
+        ):
+            assert charlie_client.get(url).status_code == 200, url
     assert not on_replica.captured_queries
 
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections, router
 from django.db.models import (
     Case,
     Count,
@@ -334,15 +334,14 @@ def _figures(using: str, **percentiles: tuple[str, float]) -> dict[str, Any]:
 # --- the tables ---------------------------------------------------------------------
 
 
-def summaries(
-    filters: Sequence[ReportFilter], *, using: str = DEFAULT_DB_ALIAS
-) -> list[SummaryRow]:
+def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> list[SummaryRow]:
     """The summary figures for several periods in one statement (the overview compares
     the chosen period with the one before it).
 
     `sessions_active` is a figure of this moment, not of a period: the sessions
     started and not completed now, in the filter's tree, version and engineer,
     whatever its dates (the same for every period of the same scope)."""
+    using = using or router.db_for_read(Session)
     baseline = F("tree__baseline_minutes") * 60
     saved = Case(
         When(
@@ -401,9 +400,10 @@ def _scope(report_filter: ReportFilter) -> tuple:
     )
 
 
-def summary(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> SummaryRow:
+def summary(report_filter: ReportFilter, *, using: str | None = None) -> SummaryRow:
     """Sessions started, completed and active now; resolution and escalation rates;
     median and p90 duration of completed sessions; time saved against the baselines."""
+    using = using or router.db_for_read(Session)
     return summaries([report_filter], using=using)[0]
 
 
@@ -420,7 +420,7 @@ TREE_SORTS = {
 
 
 def trees(
-    report_filter: ReportFilter, *, sort: str = "-sessions", using: str = DEFAULT_DB_ALIAS
+    report_filter: ReportFilter, *, sort: str = "-sessions", using: str | None = None
 ) -> list[TreeRow]:
     """Per tree with sessions in the period; `sort` is a TREE_SORTS key, "-" for descending.
 
@@ -428,6 +428,7 @@ def trees(
     the trees' names, after grouping) in a written-out statement: the drop-offs are
     one read of a partial index, where a subquery per tree would read it once per tree.
     """
+    using = using or router.db_for_read(Session)
     order = TREE_SORTS.get(sort.lstrip("-"), TREE_SORTS["sessions"])
     direction = "DESC" if sort.startswith("-") else "ASC"
     figures_sql, params = _sql(
@@ -472,10 +473,11 @@ def trees(
 
 
 def outline_version(
-    tree: Tree, number: int | None = None, *, using: str = DEFAULT_DB_ALIAS
+    tree: Tree, number: int | None = None, *, using: str | None = None
 ) -> TreeVersion | None:
     """The version whose outline orders the drill-down: the chosen one, else the
     published one, else the newest."""
+    using = using or router.db_for_read(Session)
     versions = TreeVersion.objects.using(using).filter(tree=tree)
     if number is not None:
         return versions.filter(number=number).first()
@@ -485,7 +487,7 @@ def outline_version(
     )
 
 
-def nodes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list[NodeRow]:
+def nodes(report_filter: ReportFilter, *, using: str | None = None) -> list[NodeRow]:
     """Per node key of the filter's tree (all its versions, or the filter's version),
     in the order of the tree's outline; keys no longer in it come last.
 
@@ -503,6 +505,7 @@ def nodes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list
     outline order, window flags and shares) is written out, as the ORM cannot join
     aggregated querysets.
     """
+    using = using or router.db_for_read(Session)
     tree = report_filter.tree
     if tree is None:
         raise ValueError("The nodes table needs a tree.")
@@ -620,7 +623,7 @@ def nodes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list
     return list(rows.values())
 
 
-def engineers(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list[EngineerRow]:
+def engineers(report_filter: ReportFilter, *, using: str | None = None) -> list[EngineerRow]:
     """Per engineer with sessions in the period: sessions, resolution rate, median
     duration of completed sessions, escalations.
 
@@ -628,6 +631,7 @@ def engineers(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> 
     the groups afterwards in a written-out statement: a name looked up in the
     aggregate would be grouped on, per session.
     """
+    using = using or router.db_for_read(Session)
     User = get_user_model()
     figures_sql, params = _sql(
         report_filter.sessions()
@@ -658,13 +662,14 @@ def engineers(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> 
     return [EngineerRow(**row) for row in _fetch(sql, params + names_params, using=using)]
 
 
-def daily(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list[DayRow]:
+def daily(report_filter: ReportFilter, *, using: str | None = None) -> list[DayRow]:
     """Sessions started per calendar day (TIME_ZONE) by outcome kind; `active` for those
     not completed yet. Only days with sessions: `daily_series` fills in the rest.
 
     Counted per day and outcome id (the ORM aggregate), then the outcomes joined to
     those few rows and folded by kind: no per-session join or outcome test.
     """
+    using = using or router.db_for_read(Session)
     counted_sql, params = _sql(
         report_filter.sessions()
         .using(using)
@@ -693,8 +698,9 @@ def daily(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list
     return [DayRow(**{**row, "day": _as_date(row["day"])}) for row in rows]
 
 
-def daily_series(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list[DayRow]:
+def daily_series(report_filter: ReportFilter, *, using: str | None = None) -> list[DayRow]:
     """`daily` with a row for every day of the period, zeros where nothing started."""
+    using = using or router.db_for_read(Session)
     found = {row.day: row for row in daily(report_filter, using=using)}
     return [
         found.get(day) or DayRow(day, 0, 0, 0, 0, 0, 0)
@@ -702,12 +708,13 @@ def daily_series(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) 
     ]
 
 
-def outcomes(report_filter: ReportFilter, *, using: str = DEFAULT_DB_ALIAS) -> list[OutcomeRow]:
+def outcomes(report_filter: ReportFilter, *, using: str | None = None) -> list[OutcomeRow]:
     """Completed sessions per outcome, with each outcome's share of them.
 
     Counted per outcome id (the ORM aggregate), then the outcomes joined to those
     few rows in a written-out statement: no per-session join.
     """
+    using = using or router.db_for_read(Session)
     counted_sql, params = _sql(
         report_filter.sessions()
         .using(using)

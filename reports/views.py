@@ -29,6 +29,7 @@ from reports.forms import PRESETS, ReportFilterForm, Resolved
 from reports.metrics import local_today
 from reports.presentation import fmt_period, kpi_tiles
 from resolutionflow.http import HtmxHttpRequest
+from resolutionflow.replica import reads_from_replica
 from resolutionflow.users import display_name
 from sessions.filters import EARLIEST, LATEST
 from sessions.models import Session
@@ -148,6 +149,7 @@ def _respond(request: HtmxHttpRequest, template: str, context: dict) -> HttpResp
 @require_GET
 @login_required
 @reports_access
+@reads_from_replica
 def overview(request: HtmxHttpRequest) -> HttpResponse:
     trees, engineers = _tree_options(), _engineer_options()
     resolved = ReportFilterForm(request.GET, trees=trees, engineers=engineers).resolve()
@@ -226,6 +228,7 @@ def _sort_columns(resolved: Resolved, sort: str) -> list[dict]:
 @require_GET
 @login_required
 @reports_access
+@reads_from_replica
 def tree_report(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     tree = get_object_or_404(Tree, slug=slug)
     versions = list(tree.versions.order_by("number").values_list("number", flat=True))
@@ -298,6 +301,7 @@ def _shaded_diagram(tree: Tree, number: int | None, node_rows, figure: str) -> d
 @require_GET
 @login_required
 @reports_access
+@reads_from_replica
 def csv_table(request: HtmxHttpRequest, table: str) -> HttpResponse:
     """`/reports/<table>.csv` with the page's filters. Filters that cannot be used are
     a 400 with the reasons: a download must not quietly cover something else."""

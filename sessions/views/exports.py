@@ -31,6 +31,7 @@ from django.views.decorators.http import require_GET
 
 from resolutionflow import clock
 from resolutionflow.http import HtmxHttpRequest
+from resolutionflow.replica import reads_from_replica
 from sessions import exports
 from sessions.filters import HistoryFilterForm, filter_options
 from sessions.models import Decision, Session
@@ -243,6 +244,7 @@ def _csv_name(kind: str) -> str:
 @require_GET
 @login_required
 @permission_required("flow_sessions.view_all_sessions", raise_exception=True)
+@reads_from_replica
 def history_csv(request: HtmxHttpRequest) -> HttpResponse:
     """The history page's current filter, a row per session."""
     sessions = _filtered_sessions(request)
@@ -252,6 +254,7 @@ def history_csv(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 @permission_required("flow_sessions.view_all_sessions", raise_exception=True)
+@reads_from_replica
 def steps_csv(request: HtmxHttpRequest) -> HttpResponse:
     """Every step record of the sessions in the history page's current filter."""
     sessions = _filtered_sessions(request)

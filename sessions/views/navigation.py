@@ -419,9 +419,7 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     session = get_session_for_user(request, session_id)
     now = clock.now()
     decisions = list(session.decisions.order_by("seq"))
-    changes = list(
-        session.outcome_changes.select_related("old_outcome", "new_outcome", "changed_by")
-    )
+    changes = list(session.changes.select_related("changed_by"))
     return render(
         request,
         "sessions/detail.html",

@@ -46,7 +46,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, models, transaction
 
 from resolutionflow import clock
-from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
+from sessions.models import ClosedFrom, Decision, Outcome, Session, SessionChange
 from trees.models import Choice, Node, Tree, TreeVersion
 from trees.validation import GraphChoice, GraphNode, graph_problems
 
@@ -665,15 +665,15 @@ SESSION_COLUMNS = (
     "id", "engineer_id", "tree_id", "version_id", "ticket_ref", "client", "summary",
     "scratchpad", "outcome_id", "outcome_notes", "next_steps", "created_at", "created_by_id",
     "started_at", "completed_at", "closed_by_id", "closed_from", "step_count",
-    "duration_seconds",
+    "duration_seconds", "active_seconds", "last_activity_at",
 )  # fmt: skip
 DECISION_COLUMNS = (
     "session_id", "seq", "node_id", "node_key", "node_kind", "node_title", "choice_id",
     "answer_label", "notes", "entered_at", "exited_at", "duration_seconds", "exit", "undone",
-    "tree_id", "session_started_at",
+    "tree_id", "session_started_at", "active_seconds", "engineer_id",
 )  # fmt: skip
 CHANGE_COLUMNS = (
-    "session_id", "old_outcome_id", "new_outcome_id", "changed_by_id", "changed_at", "source",
+    "session_id", "field", "old_value", "new_value", "changed_by_id", "changed_at", "source",
 )  # fmt: skip
 
 
@@ -807,7 +807,12 @@ class _SessionMaker:
             path.append(len(records) - 1)
 
     def _decision_rows(
-        self, session_id: uuid.UUID, graph: _Graph, records: list[list], started: datetime
+        self,
+        session_id: uuid.UUID,
+        graph: _Graph,
+        records: list[list],
+        started: datetime,
+        engineer: int,
     ) -> tuple[list[tuple], int]:
         """Rows for `records` starting at `started`, and the path length (step_count)."""
         rows = []
@@ -818,6 +823,7 @@ class _SessionMaker:
             node = graph.nodes[index]
             entered_at = started + timedelta(microseconds=entered)
             exited_at = None if exited is None else started + timedelta(microseconds=exited)
+            seconds = None if exited_at is None else _seconds(entered_at, exited_at)
             rows.append(
                 (
                     session_id,
@@ -831,11 +837,13 @@ class _SessionMaker:
                     notes,
                     entered_at,
                     exited_at,
-                    None if exited_at is None else _seconds(entered_at, exited_at),
+                    seconds,
                     exit,
                     undone,
                     graph.tree_id,
                     started,
+                    seconds,
+                    engineer,
                 )
             )
             if not undone and exit != Decision.Exit.BACKTRACKED:
@@ -859,7 +867,9 @@ class _SessionMaker:
             earliest=window[0], latest=min(window[1], self.spec.until - length)
         )
         completed = started + length
-        decisions, step_count = self._decision_rows(session_id, graph, records, started)
+        decisions, step_count = self._decision_rows(
+            session_id, graph, records, started, engineer
+        )
         created_by = engineer
         created = started - timedelta(microseconds=rng.randrange(200, 5_000))
         if rng.random() < PREPARED_BY_MANAGER_SHARE:
@@ -894,10 +904,17 @@ class _SessionMaker:
                 closed_from,
                 step_count,
                 _seconds(started, completed),
+                _seconds(started, completed),
+                completed,
             )
         )
         rows.decisions.extend(decisions)
-        rows.changes.append((session_id, None, outcome_id, closed_by, completed, closed_from))
+        # The completion's audit, as `session_complete` writes it: the outcome,
+        # and the notes and next steps it set.
+        notes, next_steps = rows.sessions[-1][9], rows.sessions[-1][10]
+        for name, value in (("outcome", code), ("outcome_notes", notes), ("next_steps", next_steps)):
+            if value:
+                rows.changes.append((session_id, name, "", value, closed_by, completed, closed_from))
 
     def active(self, rows: _Rows) -> None:
         rng = self.rng
@@ -914,7 +931,9 @@ class _SessionMaker:
         started = started.replace(microsecond=rng.randrange(1_000_000))
         if started + timedelta(microseconds=records[-1][4]) > self.spec.until:
             started -= timedelta(seconds=1)
-        decisions, step_count = self._decision_rows(session_id, graph, records, started)
+        decisions, step_count = self._decision_rows(
+            session_id, graph, records, started, engineer
+        )
         ticket, client, summary = self._details(graph)
         created_by, created = engineer, started - timedelta(microseconds=rng.randrange(200, 5_000))
         if rng.random() < PREPARED_BY_MANAGER_SHARE:
@@ -924,7 +943,7 @@ class _SessionMaker:
             (
                 session_id, engineer, graph.tree_id, graph.version_id, ticket, client, summary,
                 self._scratchpad(), None, "", "", created, created_by, started, None, None, "",
-                step_count, None,
+                step_count, None, None, decisions[-1][9],
             )
         )  # fmt: skip
         rows.decisions.extend(decisions)
@@ -940,7 +959,7 @@ class _SessionMaker:
         rows.sessions.append(
             (
                 session_id, engineer, graph.tree_id, graph.version_id, ticket, client, summary,
-                "", None, "", "", created, created_by, None, None, None, "", 0, None,
+                "", None, "", "", created, created_by, None, None, None, "", 0, None, None, None,
             )
         )  # fmt: skip
 
@@ -985,7 +1004,7 @@ class _Writer(ABC):
         self.tables = (
             _Table(Session, SESSION_COLUMNS),
             _Table(Decision, DECISION_COLUMNS),
-            _Table(OutcomeChange, CHANGE_COLUMNS),
+            _Table(SessionChange, CHANGE_COLUMNS),
         )
 
     def write(self, rows: _Rows) -> None:

@@ -366,8 +366,11 @@ class DecisionQuerySet(models.QuerySet):
         return self.filter(exited_at__isnull=True)
 
     def on_path(self) -> DecisionQuerySet:
-        """The steps that make up the session's path: not undone, not left with Back."""
-        return self.filter(undone=False).exclude(exit=Decision.Exit.BACKTRACKED)
+        """The steps that make up the session's path: not undone, not left with
+        Back, not the half of a step that a hand-off closed (it reopens)."""
+        return self.filter(undone=False).exclude(
+            exit__in=[Decision.Exit.BACKTRACKED, Decision.Exit.HANDED_OFF]
+        )
 
 
 class Decision(models.Model):

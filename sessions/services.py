@@ -679,6 +679,7 @@ def session_hand_off(
         raise InvalidInput("Write a hand-off note: what you tried and what is left to do.")
     session = _lock(session)
     _require_active(session)
+    decision = _open_decision(session, decision_id)
     if to.pk == session.engineer_id:
         raise InvalidInput(
             f"This session is already {display_name(to) or to.get_username()}'s: "
@@ -691,7 +692,6 @@ def session_hand_off(
             "(the account is inactive or is not an engineer or manager).",
             session=session,
         )
-    decision = _open_decision(session, decision_id)
     now = clock.now()
     timing = _activity(session, at=now, leaves_step=True, open_step=decision)
     _exit(decision, at=now, exit=Decision.Exit.HANDED_OFF, notes=notes)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import factory
 
 from resolutionflow.tests.factories import UserFactory
-from sessions.models import Decision, Outcome, OutcomeChange, Session
+from sessions.models import Decision, Outcome, Session, SessionChange
 from trees.models import Choice, Node, Tree, TreeVersion
 
 VPN_TREE = {
@@ -128,11 +128,13 @@ class DecisionFactory(factory.django.DjangoModelFactory):
     session_started_at = factory.LazyAttribute(lambda d: d.session.started_at)
 
 
-class OutcomeChangeFactory(factory.django.DjangoModelFactory):
+class SessionChangeFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = OutcomeChange
+        model = SessionChange
 
     session = factory.SubFactory(SessionFactory)
-    new_outcome = factory.LazyFunction(lambda: Outcome.objects.get(code="resolved"))
+    field = "outcome"
+    old_value = ""
+    new_value = "resolved"
     changed_at = factory.LazyAttribute(lambda c: c.session.completed_at)
     source = "admin"

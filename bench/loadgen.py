@@ -867,9 +867,7 @@ class _SessionMaker:
             earliest=window[0], latest=min(window[1], self.spec.until - length)
         )
         completed = started + length
-        decisions, step_count = self._decision_rows(
-            session_id, graph, records, started, engineer
-        )
+        decisions, step_count = self._decision_rows(session_id, graph, records, started, engineer)
         created_by = engineer
         created = started - timedelta(microseconds=rng.randrange(200, 5_000))
         if rng.random() < PREPARED_BY_MANAGER_SHARE:
@@ -912,9 +910,15 @@ class _SessionMaker:
         # The completion's audit, as `session_complete` writes it: the outcome,
         # and the notes and next steps it set.
         notes, next_steps = rows.sessions[-1][9], rows.sessions[-1][10]
-        for name, value in (("outcome", code), ("outcome_notes", notes), ("next_steps", next_steps)):
+        for name, value in (
+            ("outcome", code),
+            ("outcome_notes", notes),
+            ("next_steps", next_steps),
+        ):
             if value:
-                rows.changes.append((session_id, name, "", value, closed_by, completed, closed_from))
+                rows.changes.append(
+                    (session_id, name, "", value, closed_by, completed, closed_from)
+                )
 
     def active(self, rows: _Rows) -> None:
         rng = self.rng
@@ -931,9 +935,7 @@ class _SessionMaker:
         started = started.replace(microsecond=rng.randrange(1_000_000))
         if started + timedelta(microseconds=records[-1][4]) > self.spec.until:
             started -= timedelta(seconds=1)
-        decisions, step_count = self._decision_rows(
-            session_id, graph, records, started, engineer
-        )
+        decisions, step_count = self._decision_rows(session_id, graph, records, started, engineer)
         ticket, client, summary = self._details(graph)
         created_by, created = engineer, started - timedelta(microseconds=rng.randrange(200, 5_000))
         if rng.random() < PREPARED_BY_MANAGER_SHARE:

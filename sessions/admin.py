@@ -322,12 +322,8 @@ class SessionAdmin(admin.ModelAdmin):
 def _in_use_filter() -> Q:
     return Q(
         Exists(Session.objects.filter(outcome=OuterRef("pk")))
-        | Exists(
-            SessionChange.objects.filter(field="outcome", old_value=OuterRef("code"))
-        )
-        | Exists(
-            SessionChange.objects.filter(field="outcome", new_value=OuterRef("code"))
-        )
+        | Exists(SessionChange.objects.filter(field="outcome", old_value=OuterRef("code")))
+        | Exists(SessionChange.objects.filter(field="outcome", new_value=OuterRef("code")))
     )
 
 

@@ -121,9 +121,13 @@ class SessionQuerySet(models.QuerySet):
 
     def handed_to(self, user) -> SessionQuerySet:
         """Active sessions handed to `user` that they have not stepped in since (home page)."""
+        # The reopened step (or a later one) left by them: they have picked it up.
         took_step_since = Decision.objects.filter(
-            session=OuterRef("pk"), engineer=user, entered_at__gt=OuterRef("handed_off_at")
-        ).exclude(exit=Decision.Exit.HANDED_OFF)
+            session=OuterRef("pk"),
+            engineer=user,
+            entered_at__gte=OuterRef("handed_off_at"),
+            exited_at__isnull=False,
+        )
         return (
             self.active()
             .filter(engineer=user, handed_off_at__isnull=False)

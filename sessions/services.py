@@ -137,9 +137,7 @@ def _steps_back(session: Session) -> list[Decision]:
     return list(session.decisions.select_related("node").filter(standing).order_by("-seq")[:2])
 
 
-def _enter(
-    session: Session, node: Node, *, at: datetime, seq: int, notes: str = ""
-) -> Decision:
+def _enter(session: Session, node: Node, *, at: datetime, seq: int, notes: str = "") -> Decision:
     return Decision.objects.create(
         session=session,
         engineer_id=session.engineer_id,
@@ -170,9 +168,7 @@ def _exit(
     # A session that never paused has no pause to look for (most steps).
     paused = timedelta(0)
     if decision.session.paused_seconds:
-        paused = sum(
-            (p.ended_at - p.started_at for p in decision.pauses.all()), start=timedelta(0)
-        )
+        paused = sum((p.ended_at - p.started_at for p in decision.pauses.all()), start=timedelta(0))
     # Never above the rounded span, whatever the two roundings do.
     decision.active_seconds = min(
         decision.duration_seconds, whole_seconds(at - decision.entered_at - paused)

@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from resolutionflow.tests.factories import UserFactory
 from sessions import services
-from sessions.models import Decision, OutcomeChange, Session
+from sessions.models import Decision, Handoff, Pause, Session, SessionChange
 from sessions.tests.factories import build_version
 from trees.models import TreeVersion
 
@@ -33,9 +33,15 @@ ROLES = ("anonymous", "alice", "bob", "charlie", "admin")
 # Apps whose tables a request could write to by mistake.
 WATCHED_APPS = ("flow_sessions", "trees", "auth", "sessions", "axes", "admin")
 # The rows a refused request could change in place (not only add or remove).
-CHECKSUMMED = (Session, Decision, OutcomeChange)
+CHECKSUMMED = (Session, Decision, SessionChange, Pause, Handoff)
 # How each checksummed model names the session its rows belong to.
-LINK_TO_SESSION = {Session: "pk", Decision: "session", OutcomeChange: "session"}
+LINK_TO_SESSION = {
+    Session: "pk",
+    Decision: "session",
+    SessionChange: "session",
+    Pause: "session",
+    Handoff: "session",
+}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from sessions import services
-from sessions.models import Decision, OutcomeChange
+from sessions.models import Decision, SessionChange
 from sessions.tests.factories import build_version, outcome
 
 pytestmark = [
@@ -85,7 +85,7 @@ def test_it_completes_exactly_once_when_twenty_close_at_once(alice, charlie):
     results = race(20, close)
 
     assert results == Counter({"ok": 1, "conflict": 19})
-    assert OutcomeChange.objects.filter(session=session).count() == 1
+    assert SessionChange.objects.filter(session=session, field="outcome").count() == 1
     assert not Decision.objects.filter(session=session, exited_at__isnull=True).exists()
 
 

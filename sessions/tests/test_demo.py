@@ -8,7 +8,7 @@ import pytest
 from resolutionflow import clock as clock_module
 from resolutionflow.tests.factories import UserFactory
 from sessions.demo import ACTIVE_SESSIONS, PREPARED_SESSIONS, seed_history
-from sessions.models import Decision, OutcomeChange, Session
+from sessions.models import Decision, Session, SessionChange
 from sessions.tests.factories import build_version
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +120,7 @@ def test_it_seeds_a_realistic_history_through_the_services(demo_world):
     median = durations[len(durations) // 2]
     assert durations[0] < 2 * 60 and 3 * 60 < median < 45 * 60 and durations[-1] > 30 * 60
     # Every outcome is audited exactly once, as the services do it.
-    assert OutcomeChange.objects.count() == 80
+    assert SessionChange.objects.filter(field="outcome").count() == 80
 
 
 def test_it_keeps_the_timing_invariants(demo_world):
@@ -160,7 +160,7 @@ def test_it_is_deterministic(demo_world):
     seed_history(sessions=30, now=NOW)
     before = signature()
     Decision.objects.all().delete()
-    OutcomeChange.objects.all().delete()
+    SessionChange.objects.all().delete()
     Session.objects.all().delete()
 
     seed_history(sessions=30, now=NOW)

@@ -137,9 +137,7 @@ def assert_log_invariants(session, *, completed: bool) -> list[Decision]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(tree=trees(), walk=moves, final_wait=st.floats(min_value=0, max_value=600))
-def test_it_keeps_the_timing_invariants_on_random_walks(
-    alice, bob, clock, tree, walk, final_wait
-):
+def test_it_keeps_the_timing_invariants_on_random_walks(alice, bob, clock, tree, walk, final_wait):
     version = build_version(tree)
     session = services.session_create(tree=version.tree, engineer=alice)
     path = [tree["start"]]  # what the engineer expects the path to be

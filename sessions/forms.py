@@ -200,7 +200,12 @@ class CompleteForm(SentFieldsForm):
 
 
 class HandoffForm(StepForm):
-    """`Hand off` on the navigation page: a colleague, a note, and the open step."""
+    """`Hand off` on the navigation page: a colleague and a note.
+
+    The dialog lives outside the step region that htmx swaps, so it carries no
+    step (`decision` is optional): two hand-offs racing still cannot both win,
+    since the loser is no longer the session's engineer (or finds it moved on).
+    """
 
     colleague = EngineerChoiceField(
         label="Colleague",
@@ -242,3 +247,8 @@ class EditDetailsForm(forms.Form):
             if name not in self.data:
                 cleaned[name] = None
         return cleaned
+
+
+HandoffForm.base_fields["decision"] = forms.IntegerField(
+    widget=forms.HiddenInput, min_value=1, required=False
+)

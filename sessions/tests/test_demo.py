@@ -8,7 +8,7 @@ import pytest
 from resolutionflow import clock as clock_module
 from resolutionflow.tests.factories import UserFactory
 from sessions.demo import ACTIVE_SESSIONS, PREPARED_SESSIONS, seed_history
-from sessions.models import Decision, Session, SessionChange
+from sessions.models import Decision, Handoff, Pause, Session, SessionChange
 from sessions.tests.factories import build_version
 
 pytestmark = pytest.mark.django_db
@@ -159,6 +159,8 @@ def test_it_is_idempotent(demo_world):
 def test_it_is_deterministic(demo_world):
     seed_history(sessions=30, now=NOW)
     before = signature()
+    Pause.objects.all().delete()
+    Handoff.objects.all().delete()
     Decision.objects.all().delete()
     SessionChange.objects.all().delete()
     Session.objects.all().delete()

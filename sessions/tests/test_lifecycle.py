@@ -207,7 +207,7 @@ def test_pause_and_resume_views(alice_client, session):
     assert response.status_code == 303
     page = alice_client.get(url("run", session)).content.decode()
     assert "badge-paused" in page and "data-elapsed-since" not in page.split("run-facts")[1][:600]
-    assert 'action="/sessions/%s/resume"' % session.pk in page
+    assert f'action="/sessions/{session.pk}/resume"' in page
     assert alice_client.post(url("resume", session)).status_code == 303
     session.refresh_from_db()
     assert session.paused_at is None and session.pauses.get().ended_at is not None
@@ -225,7 +225,8 @@ def test_hand_off_view_moves_the_session_and_the_colleague_sees_it(
     assert not Handoff.objects.exists()
 
     response = alice_client.post(
-        url("hand-off", session), {"colleague": bob.pk, "note": "Tried a reset", "decision": step.pk}
+        url("hand-off", session),
+        {"colleague": bob.pk, "note": "Tried a reset", "decision": step.pk},
     )
     assert response.status_code == 303
     again = alice_client.post(

@@ -688,7 +688,7 @@ def test_it_shows_every_step_with_durations_on_the_detail_page(alice_client, ali
         "5.2 installed",
         'data-outcome="resolved"',
         'max="1" value="0.0369"',
-        "Outcome history",
+        "Changes",
         "from navigation",
     ):
         assert text in html, text

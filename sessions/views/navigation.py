@@ -574,9 +574,19 @@ class ChangeEvent:
         return any(r["field"] == "outcome" and not r["old"] for r in self.rows)
 
 
-def change_events(changes: list[SessionChange]) -> list[ChangeEvent]:
-    """Group audit rows by save; outcome codes become Outcome rows for the badges."""
-    outcomes = {o.code: o for o in Outcome.objects.all()} if changes else {}
+def change_events(changes: list[SessionChange], *, known=()) -> list[ChangeEvent]:
+    """Group audit rows by save; outcome codes become Outcome rows for the badges
+    (`known`: outcomes already loaded, such as the session's own)."""
+    outcomes = {o.code: o for o in known}
+    codes = {
+        v
+        for c in changes
+        if c.field == SessionChange.Field.OUTCOME
+        for v in (c.old_value, c.new_value)
+        if v
+    }
+    if codes - set(outcomes):
+        outcomes.update((o.code, o) for o in Outcome.objects.filter(code__in=codes - set(outcomes)))
     events: list[ChangeEvent] = []
     saves = itertools.groupby(changes, key=lambda c: (c.changed_at, c.changed_by_id, c.source))
     for _key, rows in saves:
@@ -609,9 +619,14 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     now = clock.now()
     decisions = list(session.decisions.select_related("engineer").order_by("seq"))
     changes = list(session.changes.select_related("changed_by"))
-    pauses = list(session.pauses.all())
-    handoffs = list(session.handoffs.select_related("from_engineer", "to_engineer"))
-    events = change_events(changes)
+    # Most sessions never paused nor changed hands: no query for those.
+    pauses = list(session.pauses.all()) if session.paused_seconds or session.paused_at else []
+    handoffs = (
+        list(session.handoffs.select_related("from_engineer", "to_engineer"))
+        if session.handed_off_at
+        else []
+    )
+    events = change_events(changes, known=[session.outcome] if session.outcome else [])
     closing = next((e for e in events if e.is_completion), None)
     return render(
         request,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from sessions import services, signals
+from sessions import exports, services, signals
 from sessions.models import Decision, Handoff, Pause, Session, SessionChange
 from sessions.tests.factories import UserFactory, build_version, outcome
 
@@ -88,15 +91,10 @@ def test_it_records_the_time_beyond_the_idle_threshold_as_an_idle_pause(session,
 
     idle = Pause.objects.get()
     assert idle.kind == Pause.Kind.IDLE and idle.by is None
-    assert idle.started_at == start + (clock.now() - start) - (clock.now() - start - idle_gap(30))
+    assert idle.started_at == start + timedelta(minutes=30)
+    assert idle.ended_at == clock.now()
     assert idle.seconds == 73 * 60
     assert session.decisions.get(seq=1).active_seconds == 30 * 60
-
-
-def idle_gap(minutes):
-    from datetime import timedelta
-
-    return timedelta(minutes=minutes)
 
 
 @override_settings(IDLE_AFTER_MINUTES=30)
@@ -267,3 +265,53 @@ def test_home_lists_sessions_waiting_for_me(alice_client, alice, charlie, versio
     services.session_prepare(tree=version.tree, engineer=alice, by=charlie, ticket_ref="T-555")
     home = alice_client.get(reverse("home")).content.decode()
     assert "Waiting for you" in home and "T-555" in home
+
+
+# --- exports --------------------------------------------------------------------------
+
+
+def test_the_json_export_carries_active_time_pauses_handoffs_and_changes(
+    session, alice, bob, clock
+):
+    clock.advance(10)
+    services.session_pause(session=session, by=alice)
+    clock.advance(50)
+    services.session_resume(session=session, by=alice)
+    clock.advance(20)
+    services.session_hand_off(session=session, to=bob, by=alice, note="Over to you")
+    clock.advance(15)
+    services.session_edit_details(session=session, by=bob, client="Globex")
+    session = services.session_complete(session=session, outcome=outcome("resolved"), by=bob)
+    session = Session.objects.select_related("tree", "version", "engineer", "outcome").get(
+        pk=session.pk
+    )
+
+    doc = json.loads(exports.render(exports.export_data(session, detail="full"), "json"))
+
+    assert (doc["duration_seconds"], doc["active_seconds"]) == (95, 45)
+    assert doc["pauses"] == [
+        {
+            "started_at": exports.iso_utc(session.started_at + timedelta(seconds=10)),
+            "ended_at": exports.iso_utc(session.started_at + timedelta(seconds=60)),
+            "kind": "manual",
+            "by": "alice",
+        }
+    ]
+    assert doc["handoffs"] == [
+        {
+            "from": "alice",
+            "to": "bob",
+            "at": exports.iso_utc(session.started_at + timedelta(seconds=80)),
+            "note": "Over to you",
+        }
+    ]
+    assert [(c["field"], c["old"], c["new"], c["by"]) for c in doc["changes"]] == [
+        ("client", "", "Globex", "bob"),
+        ("outcome", "", "resolved", "bob"),
+    ]
+    assert [(s["exit"], s["engineer"], s["active_seconds"]) for s in doc["steps"]] == [
+        ("handed_off", "alice", 30),
+        ("session_closed", "bob", 15),
+    ]
+    text = exports.render(exports.export_data(session), "text")
+    assert "Active time" in text and "Paused:" in text and "Handed off" in text

@@ -705,7 +705,8 @@ def test_it_loads_the_detail_page_in_a_constant_number_of_queries(
     services.session_complete(session=session, outcome=outcome("resolved"), by=alice)
     services.session_change_outcome(session=session, outcome=outcome("workaround"), by=alice)
 
-    with django_assert_max_num_queries(8):
+    # + its pauses (the walk left an idle gap) and the corrected outcome's badge.
+    with django_assert_max_num_queries(10):
         assert alice_client.get(url("detail", session)).status_code == 200
 
 

@@ -146,6 +146,7 @@ HISTORY_COLUMNS = (
     "started",
     "completed",
     "duration_seconds",
+    "active_seconds",
     "steps",
 )
 STEPS_COLUMNS = (
@@ -159,6 +160,8 @@ STEPS_COLUMNS = (
     "entered_at",
     "exited_at",
     "duration_seconds",
+    "active_seconds",
+    "engineer",
     "exit",
     "undone",
 )
@@ -195,6 +198,7 @@ def _history_rows(sessions: QuerySet[Session]) -> Iterator[list]:
         "completed_at",
         "outcome__code",
         "duration_seconds",
+        "active_seconds",
         "step_count",
     )
     for (
@@ -208,6 +212,7 @@ def _history_rows(sessions: QuerySet[Session]) -> Iterator[list]:
         completed,
         outcome,
         duration,
+        active,
         steps,
     ) in rows.iterator(chunk_size=CSV_CHUNK_SIZE):
         yield [
@@ -222,6 +227,7 @@ def _history_rows(sessions: QuerySet[Session]) -> Iterator[list]:
             started,
             completed,
             duration,
+            active,
             steps,
         ]
 

@@ -174,6 +174,10 @@ class World:
             return {"decision": self.open_step().pk, "notes": "Client installed, v5.2."}
         if name == "sessions:scratchpad":
             return {"scratchpad": "User on hotel wifi."}
+        if name == "sessions:hand-off":
+            return {"colleague": self.bob.pk, "note": "Creds reset, still failing."}
+        if name == "sessions:edit":
+            return {"ticket_ref": "T-1043", "client": "Acme Ltd", "summary": "", "back": "run"}
         if name == "sessions:close":
             return {"outcome": "resolved", "outcome_notes": "Fixed.", "next": "/sessions/"}
         if name == "sessions:complete":

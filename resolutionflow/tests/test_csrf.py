@@ -66,6 +66,10 @@ def test_it_finds_the_state_changing_urls():
         "sessions:close",
         "sessions:complete",
         "sessions:begin",
+        "sessions:pause",
+        "sessions:resume",
+        "sessions:hand-off",
+        "sessions:edit",
     } <= names
     assert "sessions:history" not in names  # GET only
 

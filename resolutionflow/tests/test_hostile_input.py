@@ -135,7 +135,8 @@ LINK_PARAMETERS: dict[tuple[str, str], set[str]] = {
     ("trees:detail", "GET"): {"version"},
     ("sessions:history", "GET"): {"page", "close", "engineer"},
     ("sessions:close-form", "GET"): {"next"},
-    ("sessions:run", "GET"): {"complete"},
+    ("sessions:run", "GET"): {"complete", "handoff"},
+    ("sessions:edit", "GET"): {"back"},
     ("sessions:export", "GET"): {"detail", "upto", "download"},
     ("sessions:history-csv", "GET"): {"q", "status", "outcome", "tree", "engineer", "from", "to"},
     ("sessions:steps-csv", "GET"): {"q", "status", "outcome", "tree", "engineer", "from", "to"},
@@ -158,6 +159,8 @@ NO_INPUT = {
     "sessions:detail",
     "sessions:begin",
     "sessions:outcome-styles",
+    "sessions:pause",
+    "sessions:resume",
 }
 # Text fields people type into: each must refuse NUL bytes with a message.
 TEXT_FIELDS: dict[str, set[str]] = {
@@ -170,6 +173,8 @@ TEXT_FIELDS: dict[str, set[str]] = {
     "sessions:scratchpad": {"scratchpad"},
     "sessions:complete": {"outcome_notes", "next_steps"},
     "sessions:close": {"outcome_notes"},
+    "sessions:hand-off": {"note"},
+    "sessions:edit": {"ticket_ref", "client", "summary"},
 }
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/sessions/"}
 # Their valid body is prepared by answering a step first (World.valid_post).
@@ -763,7 +768,14 @@ def test_it_reads_every_posted_text_through_a_form_field():
     """ProhibitNullCharactersValidator (and max_length) only run in form fields."""
     from django.core.validators import ProhibitNullCharactersValidator
 
-    from sessions.forms import CompleteForm, NotesForm, PrepareForm, ScratchpadForm, StartForm
+    from sessions.forms import (
+        CompleteForm,
+        EditDetailsForm,
+        NotesForm,
+        PrepareForm,
+        ScratchpadForm,
+        StartForm,
+    )
 
     forms = {
         "sessions:start": StartForm(),
@@ -771,6 +783,7 @@ def test_it_reads_every_posted_text_through_a_form_field():
         "sessions:notes": NotesForm(),
         "sessions:scratchpad": ScratchpadForm(),
         "sessions:complete": CompleteForm(),
+        "sessions:edit": EditDetailsForm(),
     }
     for name, form in forms.items():
         for text_field in TEXT_FIELDS[name]:

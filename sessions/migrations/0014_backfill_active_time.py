@@ -14,17 +14,18 @@ from django.db.models import F, OuterRef, Subquery
 def backfill(apps, schema_editor):
     Session = apps.get_model("flow_sessions", "Session")
     Decision = apps.get_model("flow_sessions", "Decision")
-    Decision.objects.filter(exited_at__isnull=False).update(
+    db = schema_editor.connection.alias
+    Decision.objects.using(db).filter(exited_at__isnull=False).update(
         active_seconds=F("duration_seconds"),
         engineer=Subquery(Session.objects.filter(pk=OuterRef("session")).values("engineer")[:1]),
     )
-    Decision.objects.filter(exited_at__isnull=True).update(
+    Decision.objects.using(db).filter(exited_at__isnull=True).update(
         engineer=Subquery(Session.objects.filter(pk=OuterRef("session")).values("engineer")[:1]),
     )
-    Session.objects.filter(completed_at__isnull=False).update(active_seconds=F("duration_seconds"))
-    Session.objects.filter(started_at__isnull=False, completed_at__isnull=True).update(
+    Session.objects.using(db).filter(completed_at__isnull=False).update(active_seconds=F("duration_seconds"))
+    Session.objects.using(db).filter(started_at__isnull=False, completed_at__isnull=True).update(
         last_activity_at=Subquery(
-            Decision.objects.filter(session=OuterRef("pk"), exited_at__isnull=True).values(
+            Decision.objects.using(db).filter(session=OuterRef("pk"), exited_at__isnull=True).values(
                 "entered_at"
             )[:1]
         )

@@ -13,8 +13,9 @@ from django.db import migrations
 def copy_changes(apps, schema_editor):
     OutcomeChange = apps.get_model("flow_sessions", "OutcomeChange")
     SessionChange = apps.get_model("flow_sessions", "SessionChange")
+    db = schema_editor.connection.alias
     rows = (
-        OutcomeChange.objects.order_by("pk")
+        OutcomeChange.objects.using(db).order_by("pk")
         .values(
             "session_id",
             "old_outcome__code",
@@ -49,9 +50,9 @@ def copy_changes(apps, schema_editor):
                     )
                 )
         if len(batch) >= 2_000:
-            SessionChange.objects.bulk_create(batch)
+            SessionChange.objects.using(db).bulk_create(batch)
             batch = []
-    SessionChange.objects.bulk_create(batch)
+    SessionChange.objects.using(db).bulk_create(batch)
 
 
 class Migration(migrations.Migration):

@@ -177,7 +177,8 @@ class World:
         if name == "sessions:hand-off":
             return {"colleague": self.bob.pk, "note": "Creds reset, still failing."}
         if name == "sessions:edit":
-            return {"ticket_ref": "T-1043", "client": "Acme Ltd", "summary": "", "back": "run"}
+            # Only the ticket: a field left out of the post keeps what is saved.
+            return {"ticket_ref": "T-1043", "back": "run"}
         if name == "sessions:close":
             return {"outcome": "resolved", "outcome_notes": "Fixed.", "next": "/sessions/"}
         if name == "sessions:complete":

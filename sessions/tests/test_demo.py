@@ -133,7 +133,9 @@ def test_it_keeps_the_timing_invariants(demo_world):
         for before, after in zip(steps, steps[1:], strict=False):
             assert before.exited_at == after.entered_at  # contiguous: no gaps
         open_steps = [d for d in steps if d.exited_at is None]
-        on_path = [d for d in steps if not d.undone and d.exit != "backtracked"]
+        on_path = [
+            d for d in steps if not d.undone and d.exit not in ("backtracked", "handed_off")
+        ]
         assert session.step_count == len(on_path)
         if session.is_completed:
             assert open_steps == []
@@ -141,8 +143,16 @@ def test_it_keeps_the_timing_invariants(demo_world):
             assert steps[-1].exited_at == session.completed_at
             total = sum(d.duration_seconds for d in steps)
             assert abs(total - session.duration_seconds) <= len(steps)
+            # SPEC §9: the step active times add up to the session's.
+            active = sum(d.active_seconds for d in steps)
+            assert abs(active - session.active_seconds) <= len(steps)
+            assert session.active_seconds <= session.duration_seconds
         else:
             assert open_steps == [steps[-1]]
+    # Pauses, idle gaps and hand-offs in realistic proportions (SPEC §9).
+    assert Pause.objects.filter(kind="manual").exists()
+    assert Handoff.objects.filter(to_engineer__username="engineer", session__completed_at=None)
+    assert Handoff.objects.count() < Session.objects.count() / 5
     for session in Session.objects.prepared():
         assert not session.decisions.exists()
         assert session.created_by.username == "manager"

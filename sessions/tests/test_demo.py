@@ -133,9 +133,7 @@ def test_it_keeps_the_timing_invariants(demo_world):
         for before, after in zip(steps, steps[1:], strict=False):
             assert before.exited_at == after.entered_at  # contiguous: no gaps
         open_steps = [d for d in steps if d.exited_at is None]
-        on_path = [
-            d for d in steps if not d.undone and d.exit not in ("backtracked", "handed_off")
-        ]
+        on_path = [d for d in steps if not d.undone and d.exit not in ("backtracked", "handed_off")]
         assert session.step_count == len(on_path)
         if session.is_completed:
             assert open_steps == []

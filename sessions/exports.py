@@ -49,7 +49,7 @@ import json
 import re
 import textwrap
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +61,7 @@ from django.utils import timezone
 from resolutionflow import clock
 from resolutionflow.timestamps import html_datetime
 from sessions.formatting import format_elapsed, whole_seconds
-from sessions.models import Decision, Session
+from sessions.models import Decision, Pause, Session
 from trees.models import Node
 
 DETAILS = ("standard", "full")
@@ -303,7 +303,12 @@ class ExportData:
 
 
 def export_data(
-    session: Session, *, detail: str = "standard", upto: int | None = None
+    session: Session,
+    *,
+    detail: str = "standard",
+    upto: int | None = None,
+    with_changes: bool = True,
+    pauses: Sequence[Pause] | None = None,
 ) -> ExportData:
     """Everything an export shows, read in one query for the steps.
 
@@ -346,17 +351,20 @@ def export_data(
         for number, row in enumerate(listed, start=1)
     )
     # Most sessions never paused nor changed hands: no query for those.
-    pauses = ()
-    if session.paused_seconds or session.paused_at:
-        pauses = tuple(
-            {
-                "started_at": p.started_at,
-                "ended_at": p.ended_at,
-                "kind": p.kind,
-                "by": p.by.get_username() if p.by else None,
-            }
-            for p in session.pauses.select_related("by").order_by("started_at", "pk")
-        )
+    # `pauses`: the session's, when the caller has them already (the detail page).
+    if pauses is None:
+        pauses = ()
+        if session.paused_seconds or session.paused_at:
+            pauses = session.pauses.select_related("by").order_by("started_at", "pk")
+    pauses = tuple(
+        {
+            "started_at": p.started_at,
+            "ended_at": p.ended_at,
+            "kind": p.kind,
+            "by": p.by.get_username() if p.by else None,
+        }
+        for p in pauses
+    )
     handoffs = ()
     if session.handed_off_at:
         handoffs = tuple(
@@ -368,8 +376,10 @@ def export_data(
             }
             for h in session.handoffs.select_related("from_engineer", "to_engineer")
         )
+    # Only JSON lists the audited changes: a page that previews another format
+    # (the detail page's export panel) skips the query with `with_changes=False`.
     changes = ()
-    if session.started_at is not None:
+    if with_changes and session.started_at is not None:
         changes = tuple(
             {
                 "field": c.field,

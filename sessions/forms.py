@@ -207,6 +207,8 @@ class HandoffForm(StepForm):
     since the loser is no longer the session's engineer (or finds it moved on).
     """
 
+    # Optional here (see above); when sent, it must still be the open step.
+    decision = forms.IntegerField(widget=forms.HiddenInput, min_value=1, required=False)
     colleague = EngineerChoiceField(
         label="Colleague",
         queryset=get_user_model().objects.none(),
@@ -247,8 +249,3 @@ class EditDetailsForm(forms.Form):
             if name not in self.data:
                 cleaned[name] = None
         return cleaned
-
-
-HandoffForm.base_fields["decision"] = forms.IntegerField(
-    widget=forms.HiddenInput, min_value=1, required=False
-)

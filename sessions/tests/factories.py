@@ -111,11 +111,13 @@ class SessionFactory(factory.django.DjangoModelFactory):
     tree = factory.LazyAttribute(lambda s: s.version.tree)
     ticket_ref = factory.Sequence(lambda n: f"T-{1000 + n}")
     client = "Acme Ltd"
+    started_at = None
+    completed_at = None
     # A completed session has its totals (the database insists on active time).
     duration_seconds = factory.LazyAttribute(
         lambda s: (
             round((s.completed_at - s.started_at).total_seconds())
-            if getattr(s, "completed_at", None)
+            if s.completed_at and s.started_at
             else None
         )
     )

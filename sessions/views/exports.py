@@ -100,7 +100,11 @@ def export(request: HtmxHttpRequest, session_id: uuid.UUID, fmt: str) -> HttpRes
 
 
 def export_panel_context(
-    session: Session, *, data: exports.ExportData | None = None, fmt: str = "psa"
+    session: Session,
+    *,
+    data: exports.ExportData | None = None,
+    fmt: str = "psa",
+    pauses=None,
 ) -> dict:
     """What the Export panel shows: the picker, the preview and the text to copy.
 
@@ -111,7 +115,7 @@ def export_panel_context(
     note otherwise, at the picked detail level.
     """
     if data is None:
-        data = exports.export_data(session)
+        data = exports.export_data(session, with_changes=fmt == "json", pauses=pauses)
     copy_fmt = "markdown" if fmt == "markdown" else "psa"
     preview = exports.render(data, fmt)
     return {

@@ -620,7 +620,11 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     decisions = list(session.decisions.select_related("engineer").order_by("seq"))
     changes = list(session.changes.select_related("changed_by"))
     # Most sessions never paused nor changed hands: no query for those.
-    pauses = list(session.pauses.all()) if session.paused_seconds or session.paused_at else []
+    pauses = (
+        list(session.pauses.select_related("by").order_by("started_at", "pk"))
+        if session.paused_seconds or session.paused_at
+        else []
+    )
     handoffs = (
         list(session.handoffs.select_related("from_engineer", "to_engineer"))
         if session.handed_off_at
@@ -644,6 +648,6 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
             "active_since": session.active_since(now),
             "idle_minutes": settings.IDLE_AFTER_MINUTES,
             "now": now,
-            "export_panel": export_panel_context(session)["export_panel"],
+            "export_panel": export_panel_context(session, pauses=pauses)["export_panel"],
         },
     )

@@ -16,8 +16,13 @@ Every row obeys the timing rules that `sessions.services` keeps (SPEC §3):
 steps touch in time, one open step per active session and none after
 completion, durations are `round(exit − entry)` half up, each step carries its
 session's tree and start, `step_count` is the path length, a completed session
-has an outcome and its audit row, a prepared one has no steps. A Back is
-recorded exactly as `decision_back` does it.
+has an outcome and its audit rows, a prepared one has no steps. A Back is
+recorded exactly as `decision_back` does it. SPEC §9 too: some steps hold a
+manual pause, every gap between two actions beyond IDLE_AFTER_MINUTES is an
+idle pause (as the services record it), some escalations are handed to a
+colleague mid-step, each step records who took it, and active times (span less
+pauses) add up per session. Steps get their ids here so pauses can name them;
+the id sequence is moved past them at the end.
 
 The same `seed` and `until` give the same rows: session ids come from the
 seeded generator, and the generated trees and people depend only on their
@@ -36,17 +41,21 @@ import random
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
+from django.core.management.color import no_style
 from django.db import connection, models, transaction
+from django.db.models import Max
 
 from resolutionflow import clock
-from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
+from sessions.models import ClosedFrom, Decision, Handoff, Outcome, Pause, Session, SessionChange
 from trees.models import Choice, Node, Tree, TreeVersion
 from trees.validation import GraphChoice, GraphNode, graph_problems
 
@@ -80,6 +89,17 @@ STUCK_BACK_CHANCE = 0.12
 PREPARED_BY_MANAGER_SHARE = 0.05
 # Share of completed sessions closed from the history page rather than navigation.
 CLOSED_FROM_HISTORY_SHARE = 0.15
+# SPEC §9, drawn from a random stream of their own: per closed step, the chance of
+# a manual pause (a call, lunch); the share of escalations handed to a colleague
+# who finishes them. Idle time is not drawn: it is what the services record for
+# any gap between two actions longer than IDLE_AFTER_MINUTES.
+MANUAL_PAUSE_CHANCE = 0.02
+HANDOFF_SHARE = 0.3
+HANDOFF_NOTES = (
+    "Tried the usual fixes; the logs are in the scratchpad. Over to you.",
+    "Reset creds and reinstalled the client; still fails at the same step. Needs L2.",
+    "User is on site until 5; everything up to this step checked out.",
+)
 
 
 class LoadError(Exception):
@@ -131,6 +151,8 @@ class LoadResult:
     prepared: int = 0
     decisions: int = 0
     outcome_changes: int = 0
+    pauses: int = 0
+    handoffs: int = 0
     trees: int = 0
     engineers: int = 0
     managers: int = 0
@@ -651,13 +673,17 @@ class _Rows:
     sessions: list[tuple] = field(default_factory=list)
     decisions: list[tuple] = field(default_factory=list)
     changes: list[tuple] = field(default_factory=list)
+    pauses: list[tuple] = field(default_factory=list)
+    handoffs: list[tuple] = field(default_factory=list)
 
     def sort(self) -> None:
         """Put every table's rows in the order their sessions were created."""
         created = {row[0]: row[11] for row in self.sessions}  # id → created_at
         self.sessions.sort(key=lambda row: row[11])
-        self.decisions.sort(key=lambda row: (created[row[0]], row[1]))
+        self.decisions.sort(key=lambda row: (created[row[1]], row[2]))
         self.changes.sort(key=lambda row: created[row[0]])
+        self.pauses.sort(key=lambda row: (created[row[0]], row[3]))
+        self.handoffs.sort(key=lambda row: created[row[0]])
 
 
 # The attnames of the columns written, in the order of the row tuples.
@@ -665,16 +691,18 @@ SESSION_COLUMNS = (
     "id", "engineer_id", "tree_id", "version_id", "ticket_ref", "client", "summary",
     "scratchpad", "outcome_id", "outcome_notes", "next_steps", "created_at", "created_by_id",
     "started_at", "completed_at", "closed_by_id", "closed_from", "step_count",
-    "duration_seconds",
+    "duration_seconds", "active_seconds", "last_activity_at", "paused_seconds", "handed_off_at",
 )  # fmt: skip
 DECISION_COLUMNS = (
-    "session_id", "seq", "node_id", "node_key", "node_kind", "node_title", "choice_id",
+    "id", "session_id", "seq", "node_id", "node_key", "node_kind", "node_title", "choice_id",
     "answer_label", "notes", "entered_at", "exited_at", "duration_seconds", "exit", "undone",
-    "tree_id", "session_started_at",
+    "tree_id", "session_started_at", "active_seconds", "engineer_id",
 )  # fmt: skip
 CHANGE_COLUMNS = (
-    "session_id", "old_outcome_id", "new_outcome_id", "changed_by_id", "changed_at", "source",
+    "session_id", "field", "old_value", "new_value", "changed_by_id", "changed_at", "source",
 )  # fmt: skip
+PAUSE_COLUMNS = ("session_id", "decision_id", "kind", "started_at", "ended_at", "by_id")
+HANDOFF_COLUMNS = ("session_id", "from_engineer_id", "to_engineer_id", "by_id", "at", "note")
 
 
 class _SessionMaker:
@@ -706,6 +734,10 @@ class _SessionMaker:
         self.rng.shuffle(self.clients)
         self.pick_client = _Zipf(len(self.clients), 0.9, self.rng)
         self.period_start = spec.until - timedelta(days=spec.days)
+        self.life = random.Random(f"lifecycle:{spec.seed}")
+        # Steps get their ids here, so that a pause can name its step before COPY.
+        self.decision_ids = itertools.count((Decision.objects.aggregate(m=Max("id"))["m"] or 0) + 1)
+        self.idle_us = settings.IDLE_AFTER_MINUTES * 60 * 1_000_000
 
     def next_id(self) -> uuid.UUID:
         return uuid.UUID(int=self.ids.getrandbits(128), version=4)
@@ -806,20 +838,76 @@ class _SessionMaker:
                 current = node.next
             path.append(len(records) - 1)
 
+    def _lifecycle(self, records: list[list]) -> list[tuple[int, int, int, str]]:
+        """Manual pauses, and the idle time the services would record (SPEC §9).
+
+        A manual pause lengthens its step (and moves every later step on); any
+        stretch between two actions longer than IDLE_AFTER_MINUTES gets an idle
+        pause for the time beyond it, as `sessions.services` writes it. The open
+        step of an active session has had no next action yet: nothing is idle
+        there. Returns (record index, start µs, end µs, kind).
+        """
+        life, idle = self.life, self.idle_us
+        pauses: list[tuple[int, int, int, str]] = []
+        shift = 0
+        for index, record in enumerate(records):
+            record[4] += shift
+            if record[5] is None:
+                continue
+            record[5] += shift
+            entered, exited = record[4], record[5]
+            stretches = [(entered, exited)]
+            if life.random() < MANUAL_PAUSE_CHANCE:
+                length = int(min(life.lognormvariate(math.log(480), 0.7), 5_400) * 1_000_000)
+                at = entered + int((exited - entered) * life.random())
+                stretches = [(entered, at), (at + length, exited + length)]
+                pauses.append((index, at, at + length, "manual"))
+                record[5] += length
+                shift += length
+            for start, end in stretches:
+                if end - start > idle:
+                    pauses.append((index, start + idle, end, "idle"))
+        pauses.sort(key=lambda p: (p[1], p[2]))
+        return pauses
+
     def _decision_rows(
-        self, session_id: uuid.UUID, graph: _Graph, records: list[list], started: datetime
-    ) -> tuple[list[tuple], int]:
-        """Rows for `records` starting at `started`, and the path length (step_count)."""
+        self,
+        session_id: uuid.UUID,
+        graph: _Graph,
+        records: list[list],
+        started: datetime,
+        engineer: int,
+        *,
+        pauses: Sequence[tuple[int, int, int, str]] = (),
+        senior: int | None = None,
+        handed_at: int | None = None,
+    ) -> tuple[list[tuple], int, list[tuple]]:
+        """Rows for `records` starting at `started`, the path length (step_count), and
+        the pause rows. Records after `handed_at` (a record index) are `senior`'s."""
         rows = []
+        pause_rows = []
         step_count = 0
+        paused_us = Counter()
+        for index, start, end, _kind in pauses:
+            paused_us[index] += end - start
         for seq, (index, choice_id, label, notes, entered, exited, exit, undone) in enumerate(
             records, start=1
         ):
+            record_index = seq - 1
+            taker = senior if handed_at is not None and record_index > handed_at else engineer
+            decision_id = next(self.decision_ids)
             node = graph.nodes[index]
             entered_at = started + timedelta(microseconds=entered)
             exited_at = None if exited is None else started + timedelta(microseconds=exited)
+            seconds = None if exited_at is None else _seconds(entered_at, exited_at)
+            active = None
+            if exited is not None:
+                active = min(
+                    seconds, max(0, int((exited - entered - paused_us[record_index]) / 1e6 + 0.5))
+                )
             rows.append(
                 (
+                    decision_id,
                     session_id,
                     seq,
                     node.id,
@@ -831,16 +919,30 @@ class _SessionMaker:
                     notes,
                     entered_at,
                     exited_at,
-                    None if exited_at is None else _seconds(entered_at, exited_at),
+                    seconds,
                     exit,
                     undone,
                     graph.tree_id,
                     started,
+                    active,
+                    taker,
                 )
             )
-            if not undone and exit != Decision.Exit.BACKTRACKED:
+            for p_index, p_start, p_end, kind in pauses:
+                if p_index == record_index:
+                    pause_rows.append(
+                        (
+                            session_id,
+                            decision_id,
+                            kind,
+                            started + timedelta(microseconds=p_start),
+                            started + timedelta(microseconds=p_end),
+                            taker if kind == "manual" else None,
+                        )
+                    )
+            if not undone and exit not in (Decision.Exit.BACKTRACKED, Decision.Exit.HANDED_OFF):
                 step_count += 1
-        return rows, step_count
+        return rows, step_count, pause_rows
 
     def completed(self, rows: _Rows, *, window: tuple[datetime, datetime]) -> None:
         """A completed session that starts within `window` (if it ends before `until`)."""
@@ -854,29 +956,56 @@ class _SessionMaker:
         records = self._walk(graph, to_solution=to_solution, closed=True, stuck=stuck)
         if to_solution and graph.nodes[records[-1][0]].kind != "solution":
             code = "escalated"  # gave up in a loop
+        # An escalation handed to a colleague part-way through its last step: the
+        # step is left `handed_off` and the same node reopens for them.
+        senior = handed_at = None
+        if code == "escalated" and self.life.random() < HANDOFF_SHARE:
+            senior = self.life.choice([e for e in self.engineers if e != engineer] or [engineer])
+            if senior != engineer:
+                last = records[-1]
+                middle = last[4] + int((last[5] - last[4]) * self.life.uniform(0.3, 0.7))
+                records.append([last[0], None, "", "", middle, last[5], last[6], False])
+                last[5], last[6] = middle, Decision.Exit.HANDED_OFF
+                handed_at = len(records) - 2
+            else:
+                senior = None
+        pauses = self._lifecycle(records)
         length = timedelta(microseconds=records[-1][5])
         started = self._working_time(
             earliest=window[0], latest=min(window[1], self.spec.until - length)
         )
         completed = started + length
-        decisions, step_count = self._decision_rows(session_id, graph, records, started)
+        decisions, step_count, pause_rows = self._decision_rows(
+            session_id, graph, records, started, engineer,
+            pauses=pauses, senior=senior, handed_at=handed_at,
+        )  # fmt: skip
+        paused_us = sum(end - start for _i, start, end, _k in pauses)
         created_by = engineer
         created = started - timedelta(microseconds=rng.randrange(200, 5_000))
         if rng.random() < PREPARED_BY_MANAGER_SHARE:
             created_by = rng.choice(self.managers)
             created = started - timedelta(seconds=rng.uniform(600, 2 * 86_400))
             created = max(created, self.period_start)
-        closed_from, closed_by = ClosedFrom.NAVIGATION, engineer
+        closed_from, closed_by = ClosedFrom.NAVIGATION, senior or engineer
         if rng.random() < CLOSED_FROM_HISTORY_SHARE:
             closed_from = ClosedFrom.HISTORY
             if rng.random() < 0.3:
                 closed_by = rng.choice(self.managers)
         ticket, client, summary = self._details(graph)
         outcome_id = self.outcomes[code]
+        handed_off_at = None
+        if senior is not None:
+            handed_off_at = started + timedelta(microseconds=records[handed_at][5])
+            rows.handoffs.append(
+                (
+                    session_id, engineer, senior, engineer, handed_off_at,
+                    self.life.choice(HANDOFF_NOTES),
+                )
+            )  # fmt: skip
         rows.sessions.append(
             (
                 session_id,
-                engineer,
+                senior or engineer,
                 graph.tree_id,
                 graph.version_id,
                 ticket,
@@ -894,10 +1023,29 @@ class _SessionMaker:
                 closed_from,
                 step_count,
                 _seconds(started, completed),
+                min(
+                    _seconds(started, completed),
+                    max(0, int((records[-1][5] - paused_us) / 1e6 + 0.5)),
+                ),
+                completed,
+                paused_us / 1e6,
+                handed_off_at,
             )
         )
         rows.decisions.extend(decisions)
-        rows.changes.append((session_id, None, outcome_id, closed_by, completed, closed_from))
+        rows.pauses.extend(pause_rows)
+        # The completion's audit, as `session_complete` writes it: the outcome,
+        # and the notes and next steps it set.
+        notes, next_steps = rows.sessions[-1][9], rows.sessions[-1][10]
+        for name, value in (
+            ("outcome", code),
+            ("outcome_notes", notes),
+            ("next_steps", next_steps),
+        ):
+            if value:
+                rows.changes.append(
+                    (session_id, name, "", value, closed_by, completed, closed_from)
+                )
 
     def active(self, rows: _Rows) -> None:
         rng = self.rng
@@ -905,6 +1053,7 @@ class _SessionMaker:
         graph = self.graphs[self.pick_tree()]
         engineer = self._engineer()
         records = self._walk(graph, to_solution=False, closed=False)
+        pauses = self._lifecycle(records)
         # The open step has been open a little while at `until`; one in five
         # sessions was left open days ago and never finished.
         open_for = timedelta(seconds=rng.uniform(5, 1_800))
@@ -914,7 +1063,10 @@ class _SessionMaker:
         started = started.replace(microsecond=rng.randrange(1_000_000))
         if started + timedelta(microseconds=records[-1][4]) > self.spec.until:
             started -= timedelta(seconds=1)
-        decisions, step_count = self._decision_rows(session_id, graph, records, started)
+        decisions, step_count, pause_rows = self._decision_rows(
+            session_id, graph, records, started, engineer, pauses=pauses
+        )
+        paused_us = sum(end - start for _i, start, end, _k in pauses)
         ticket, client, summary = self._details(graph)
         created_by, created = engineer, started - timedelta(microseconds=rng.randrange(200, 5_000))
         if rng.random() < PREPARED_BY_MANAGER_SHARE:
@@ -924,10 +1076,11 @@ class _SessionMaker:
             (
                 session_id, engineer, graph.tree_id, graph.version_id, ticket, client, summary,
                 self._scratchpad(), None, "", "", created, created_by, started, None, None, "",
-                step_count, None,
+                step_count, None, None, decisions[-1][10], paused_us / 1e6, None,
             )
         )  # fmt: skip
         rows.decisions.extend(decisions)
+        rows.pauses.extend(pause_rows)
 
     def prepared(self, rows: _Rows) -> None:
         rng = self.rng
@@ -940,7 +1093,8 @@ class _SessionMaker:
         rows.sessions.append(
             (
                 session_id, engineer, graph.tree_id, graph.version_id, ticket, client, summary,
-                "", None, "", "", created, created_by, None, None, None, "", 0, None,
+                "", None, "", "", created, created_by, None, None, None, "", 0, None, None, None,
+                0.0, None,
             )
         )  # fmt: skip
 
@@ -985,14 +1139,15 @@ class _Writer(ABC):
         self.tables = (
             _Table(Session, SESSION_COLUMNS),
             _Table(Decision, DECISION_COLUMNS),
-            _Table(OutcomeChange, CHANGE_COLUMNS),
+            _Table(SessionChange, CHANGE_COLUMNS),
+            _Table(Pause, PAUSE_COLUMNS),
+            _Table(Handoff, HANDOFF_COLUMNS),
         )
 
     def write(self, rows: _Rows) -> None:
+        batches = (rows.sessions, rows.decisions, rows.changes, rows.pauses, rows.handoffs)
         with transaction.atomic():
-            for table, batch in zip(
-                self.tables, (rows.sessions, rows.decisions, rows.changes), strict=True
-            ):
+            for table, batch in zip(self.tables, batches, strict=True):
                 if batch:
                     self.insert(table, batch)
 
@@ -1114,8 +1269,14 @@ def generate_load(spec: LoadSpec, *, progress: Progress | None = None) -> LoadRe
         done += len(chunk)
         result.decisions += len(rows.decisions)
         result.outcome_changes += len(rows.changes)
+        result.pauses += len(rows.pauses)
+        result.handoffs += len(rows.handoffs)
         if progress:
             progress(done, spec.sessions, result.decisions)
+    # The steps came with their own ids: move the id sequence past them.
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), [Decision]):
+            cursor.execute(sql)
     writer.finish()
     result.sessions = spec.sessions
     result.completed, result.active, result.prepared = completed, active, prepared

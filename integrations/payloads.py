@@ -12,17 +12,16 @@ from typing import Any
 
 from integrations.models import Connection, PsaMember
 from sessions.exports import export_data, iso_utc, json_document, render_psa
-from sessions.models import Outcome, Session
+from sessions.models import Handoff, Outcome, Session
 
 EVENT_FORMAT = "resolutionflow/event@1"
 
 
 def time_worked(session: Session) -> int:
-    """Seconds to book on the ticket: the session's working time.
-
-    The one place that decides it (the active duration, once sessions record
-    pauses; the total duration until then).
-    """
+    """Seconds to book on the ticket: the session's active time (pauses and
+    idle time left out, SPEC §9); the one place that decides it."""
+    if session.active_seconds is not None:
+        return session.active_seconds
     if session.duration_seconds is not None:
         return session.duration_seconds
     if session.started_at and session.completed_at:
@@ -90,15 +89,14 @@ def _person(value) -> str:
     return get_username() if callable(get_username) else str(value)
 
 
-def handoff_data(session: Session, handoff) -> dict[str, Any]:
-    at = getattr(handoff, "at", None)
+def handoff_data(session: Session, handoff: Handoff) -> dict[str, Any]:
     return {
         "session": session_data(session),
         "handoff": {
-            "from": _person(getattr(handoff, "from", None) or getattr(handoff, "from_user", None)),
-            "to": _person(getattr(handoff, "to", None) or getattr(handoff, "to_user", None)),
-            "at": iso_utc(at) if isinstance(at, datetime) else None,
-            "note": str(getattr(handoff, "note", "") or ""),
+            "from": _person(handoff.from_engineer),
+            "to": _person(handoff.to_engineer),
+            "at": iso_utc(handoff.at),
+            "note": handoff.note,
         },
     }
 

@@ -95,6 +95,8 @@ TABLES: dict[str, Table] = {
             ("resolution_rate", rate),
             ("median_duration_seconds", number),
             ("escalations", integer),
+            ("handoffs", integer),
+            ("step_seconds", integer),
         ),
         rows=lambda report_filter, options: metrics.engineers(report_filter),
     ),

@@ -46,7 +46,7 @@ from django.db.models.lookups import GreaterThan, IsNull
 
 from reports.aggregates import InSubquery, PercentileCont
 from resolutionflow import clock
-from sessions.models import Decision, Outcome, Session
+from sessions.models import Decision, Handoff, Outcome, Session
 from trees.models import Choice, Node, Tree, TreeVersion
 
 SUCCESS = Outcome.Kind.SUCCESS.value
@@ -231,6 +231,10 @@ class EngineerRow:
     resolution_rate: float | None
     median_duration_seconds: float | None
     escalations: int
+    # SPEC §9: hand-offs the engineer gave, and the active time of the steps
+    # they took (whoever owns the session now), in the period's sessions.
+    handoffs: int = 0
+    step_seconds: int = 0
 
 
 @dataclass
@@ -345,14 +349,14 @@ def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> l
     baseline = F("tree__baseline_minutes") * 60
     saved = Case(
         When(
-            GreaterThan(baseline, F("duration_seconds")),
+            GreaterThan(baseline, F("active_seconds")),
             completed_at__isnull=False,
-            then=baseline - F("duration_seconds"),
+            then=baseline - F("active_seconds"),
         ),
         default=0,
     )
     figures = {
-        **_figures(using, median=("duration_seconds", MEDIAN), p90=("duration_seconds", P90)),
+        **_figures(using, median=("active_seconds", MEDIAN), p90=("active_seconds", P90)),
         "saved": Sum(saved, default=0),
     }
     # The sessions active now, once per scope (tree, version, engineer): their
@@ -437,7 +441,7 @@ def trees(
         .values(tid=F("tree_id"))
         .annotate(
             **_figures(
-                using, median=("duration_seconds", MEDIAN), steps_median=("step_count", MEDIAN)
+                using, median=("active_seconds", MEDIAN), steps_median=("step_count", MEDIAN)
             )
         )
     )
@@ -519,8 +523,8 @@ def nodes(report_filter: ReportFilter, *, using: str | None = None) -> list[Node
             visits=Count("node_key"),
             dropoffs=Count("node_key", filter=Q(exit=SESSION_CLOSED) & ~Q(node_kind=SOLUTION)),
             backtracks=Count("node_key", filter=Q(exit=BACKTRACKED)),
-            median=PercentileCont("duration_seconds", MEDIAN),
-            p90=PercentileCont("duration_seconds", P90),
+            median=PercentileCont("active_seconds", MEDIAN),
+            p90=PercentileCont("active_seconds", P90),
         )
     )
     answered_sql, answered_params = _sql(
@@ -637,7 +641,7 @@ def engineers(report_filter: ReportFilter, *, using: str | None = None) -> list[
         report_filter.sessions()
         .using(using)
         .values(eid=F("engineer_id"))
-        .annotate(**_figures(using, median=("duration_seconds", MEDIAN)))
+        .annotate(**_figures(using, median=("active_seconds", MEDIAN)))
     )
     names_sql, names_params = _sql(
         User.objects.using(using).values(
@@ -647,19 +651,41 @@ def engineers(report_filter: ReportFilter, *, using: str | None = None) -> list[
             ulast=F("last_name"),
         )
     )
+    # Step time goes to whoever took the step (SPEC §9), hand-offs to who gave them.
+    steps_sql, steps_params = _sql(
+        Decision.objects.using(using)
+        .filter(report_filter.decision_q())
+        .order_by()
+        .values(eid=F("engineer_id"))
+        .annotate(secs=Sum("active_seconds", default=0))
+    )
+    handoffs_sql, handoffs_params = _sql(
+        Handoff.objects.using(using)
+        .filter(session__in=report_filter.sessions().order_by().values("pk"))
+        .order_by()
+        .values(eid=F("from_engineer_id"))
+        .annotate(n=Count("pk"))
+    )
     sql = f"""
     WITH figures AS ({figures_sql}),
-    names AS ({names_sql})
+    names AS ({names_sql}),
+    steps AS ({steps_sql}),
+    handoffs AS ({handoffs_sql})
     SELECT n.uname AS engineer,
            TRIM(n.ufirst || ' ' || n.ulast) AS engineer_name,
            t.started AS sessions,
            t.resolution_rate,
            t.median AS median_duration_seconds,
-           t.escalated AS escalations
+           t.escalated AS escalations,
+           COALESCE(h.n, 0) AS handoffs,
+           CAST(COALESCE(s.secs, 0) AS BIGINT) AS step_seconds
     FROM figures t
     JOIN names n ON n.eid = t.eid
+    LEFT JOIN steps s ON s.eid = t.eid
+    LEFT JOIN handoffs h ON h.eid = t.eid
     ORDER BY t.started DESC, n.uname ASC"""
-    return [EngineerRow(**row) for row in _fetch(sql, params + names_params, using=using)]
+    all_params = params + names_params + steps_params + handoffs_params
+    return [EngineerRow(**row) for row in _fetch(sql, all_params, using=using)]
 
 
 def daily(report_filter: ReportFilter, *, using: str | None = None) -> list[DayRow]:

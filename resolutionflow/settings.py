@@ -236,6 +236,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# A gap longer than this between two actions on a session counts as idle, not
+# work: the time beyond it is recorded as an automatic pause (SPEC §9).
+IDLE_AFTER_MINUTES = env.int("IDLE_AFTER_MINUTES", default=30)
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True

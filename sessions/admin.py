@@ -20,11 +20,11 @@ from django.contrib.admin.utils import unquote
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from sessions import services
 from sessions.formatting import format_duration, format_elapsed
-from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
+from sessions.models import ClosedFrom, Decision, Outcome, Session, SessionChange
 
 # --- sessions ----------------------------------------------------------------------
 
@@ -84,19 +84,17 @@ def _quoted(text: str) -> str:
     return f"“{text}”" if text else "—"
 
 
-class OutcomeChangeInline(admin.TabularInline):
-    model = OutcomeChange
-    verbose_name = "outcome change"
-    verbose_name_plural = "outcome history (audit trail)"
-    fields = ["changed_at", "changed_by", "source", "what_changed"]
+class SessionChangeInline(admin.TabularInline):
+    model = SessionChange
+    verbose_name = "change"
+    verbose_name_plural = "changes after the start (audit trail)"
+    fields = ["changed_at", "changed_by", "source", "field", "what_changed"]
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def get_queryset(self, request):
-        return (
-            super().get_queryset(request).select_related("changed_by", "old_outcome", "new_outcome")
-        )
+        return super().get_queryset(request).select_related("changed_by")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -108,23 +106,8 @@ class OutcomeChangeInline(admin.TabularInline):
         return False
 
     @admin.display(description="What changed (old → new)")
-    def what_changed(self, obj: OutcomeChange) -> str:
-        if obj.outcome_changed:
-            lines = [("Outcome", f"{obj.old_outcome or '—'} → {obj.new_outcome}")]
-        else:
-            lines = [("Outcome", f"{obj.new_outcome} (unchanged)")]
-        if obj.notes_changed:
-            lines.append(
-                ("Notes", f"{_quoted(obj.old_outcome_notes)} → {_quoted(obj.new_outcome_notes)}")
-            )
-        if obj.next_steps_changed:
-            lines.append(
-                ("Next steps", f"{_quoted(obj.old_next_steps)} → {_quoted(obj.new_next_steps)}")
-            )
-        return format_html(
-            '<ul class="outcome-change">{}</ul>',
-            format_html_join("", "<li><strong>{}:</strong> {}</li>", lines),
-        )
+    def what_changed(self, obj: SessionChange) -> str:
+        return format_html("{} → {}", _quoted(obj.old_value), _quoted(obj.new_value))
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -215,7 +198,7 @@ class SessionAdmin(admin.ModelAdmin):
     search_fields = ["ticket_ref", "client"]
     list_select_related = ["engineer", "tree", "outcome"]
     ordering = ["-created_at"]
-    inlines = [DecisionInline, OutcomeChangeInline]
+    inlines = [DecisionInline, SessionChangeInline]
     fieldsets = [
         (None, {"fields": ["engineer", "tree", "version", "ticket_ref", "client", "summary"]}),
         (
@@ -339,8 +322,8 @@ class SessionAdmin(admin.ModelAdmin):
 def _in_use_filter() -> Q:
     return Q(
         Exists(Session.objects.filter(outcome=OuterRef("pk")))
-        | Exists(OutcomeChange.objects.filter(old_outcome=OuterRef("pk")))
-        | Exists(OutcomeChange.objects.filter(new_outcome=OuterRef("pk")))
+        | Exists(SessionChange.objects.filter(field="outcome", old_value=OuterRef("code")))
+        | Exists(SessionChange.objects.filter(field="outcome", new_value=OuterRef("code")))
     )
 
 

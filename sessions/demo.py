@@ -42,6 +42,16 @@ OUTCOME_MIX = {
 }
 ENGINEER_MIX = {"engineer": 46, "engineer2": 46, "manager": 8}
 ACTIVE_SESSIONS = 5
+# SPEC §9, drawn from their own random stream so the rest of the history stays
+# as it was: a manual pause on some steps (a phone call, lunch), and escalations
+# handed to a colleague who finishes them.
+PAUSE_CHANCE = 0.04
+HANDOFF_SHARE = 0.5  # of escalated sessions
+HANDOFF_NOTES = [
+    "Reset creds and reinstalled the client; still fails at the same step. Needs L2.",
+    "Checked cabling and the switch port; the user is on site until 5.",
+    "Tried the usual fixes; the logs are in the scratchpad. Over to you.",
+]
 PREPARED_SESSIONS = 3
 CHUNK = 50  # sessions per transaction: fast, and a crash loses little
 MAX_STEPS = 30
@@ -288,6 +298,7 @@ def _walk(
     session: Session,
     *,
     stop_by: datetime | None = None,
+    life: random.Random | None = None,
 ) -> DemoNode:
     """Step through the tree through the services; return the node it stops at."""
     tree = plan.tree
@@ -311,6 +322,10 @@ def _walk(
         if stop_by is not None and sim.current + timedelta(seconds=seconds) >= stop_by:
             break
         sim.advance(seconds)
+        if life is not None and plan.outcome is not None and life.random() < PAUSE_CHANCE:
+            services.session_pause(session=session, by=plan.engineer)
+            sim.advance(life.uniform(300, 1_500))
+            services.session_resume(session=session, by=plan.engineer)
         notes = rng.choice(STEP_NOTES) if rng.random() < 0.15 else None
         if steps == backtrack_at and path:
             services.decision_back(session=session, decision_id=None, notes=notes)
@@ -428,13 +443,25 @@ def seed_history(
         )
 
     sim = _Clock()
+    life = random.Random(f"{seed}:lifecycle")
     ticket = 40_000 + rng.randint(0, 500)
     with clock.source(sim.now):
         for chunk in _chunks(plans, CHUNK):
             with transaction.atomic():
                 for plan in chunk:
                     ticket += rng.randint(1, 9)
-                    _play(rng, sim, plan, ids[plan.index], ticket, outcomes, users, now)
+                    _play(rng, sim, plan, ids[plan.index], ticket, outcomes, users, now, life)
+        # One session in progress waits for the demo engineer as a hand-off.
+        receiver = users.get("engineer")
+        giver = next((p for p in plans if p.outcome is None and p.engineer != receiver), None)
+        if receiver is not None and giver is not None:
+            sim.current = now - timedelta(seconds=30)
+            services.session_hand_off(
+                session=Session.objects.get(pk=ids[giver.index]),
+                to=receiver,
+                by=giver.engineer,
+                note=HANDOFF_NOTES[0],
+            )
         manager = users.get("manager")
         with transaction.atomic():
             for offset in range(PREPARED_SESSIONS):
@@ -463,6 +490,7 @@ def _play(
     outcomes: dict[str, Outcome],
     users: dict,
     now: datetime,
+    life: random.Random,
 ) -> None:
     """One session from Start to its outcome (or left active), through the services."""
     sim.current = plan.started
@@ -478,7 +506,7 @@ def _play(
             services.session_save_scratchpad(session=session, text=_scratchpad(rng))
         return
 
-    last = _walk(rng, sim, plan, session)
+    last = _walk(rng, sim, plan, session, life=life)
     if rng.random() < 0.25:
         services.session_save_scratchpad(session=session, text=_scratchpad(rng))
     if last.kind == Node.Kind.SOLUTION:
@@ -488,6 +516,15 @@ def _play(
     code = plan.outcome
     from_history = rng.random() < 0.15
     closer = plan.engineer
+    if code == "escalated" and life.random() < HANDOFF_SHARE:
+        colleagues = [u for name, u in users.items() if u.pk != plan.engineer.pk]
+        if colleagues:
+            senior = life.choice(colleagues)
+            services.session_hand_off(
+                session=session, to=senior, by=plan.engineer, note=life.choice(HANDOFF_NOTES)
+            )
+            sim.advance(life.uniform(120, 1_200))
+            closer = senior
     if from_history and "manager" in users and rng.random() < 0.3:
         closer = users["manager"]
     services.session_complete(

@@ -49,7 +49,7 @@ import json
 import re
 import textwrap
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +61,7 @@ from django.utils import timezone
 from resolutionflow import clock
 from resolutionflow.timestamps import html_datetime
 from sessions.formatting import format_elapsed, whole_seconds
-from sessions.models import Decision, Session
+from sessions.models import Decision, Pause, Session
 from trees.models import Node
 
 DETAILS = ("standard", "full")
@@ -81,6 +81,8 @@ STEP_FIELDS = (
     "entered_at",
     "exited_at",
     "duration_seconds",
+    "active_seconds",
+    "engineer__username",
     "exit",
     "undone",
 )
@@ -111,6 +113,8 @@ class ExportStep:
     exit: str  # "" while the step is open
     undone: bool
     elapsed_seconds: int  # the duration, or for the open step the time so far
+    active_seconds: int | None = None  # the duration less its pauses (SPEC §9)
+    engineer: str = ""  # username of whoever took the step
 
     @property
     def is_open(self) -> bool:
@@ -196,10 +200,36 @@ class ExportData:
     detail: str
     upto: int | None
     exported_at: datetime
+    # SPEC §9: active time (the total less pauses; so far while active), the
+    # pauses, the hand-offs and every field changed after the start.
+    active_seconds: int | None = None
+    pauses: tuple[dict, ...] = ()
+    handoffs: tuple[dict, ...] = ()
+    changes: tuple[dict, ...] = ()
 
     @property
     def is_active(self) -> bool:
         return self.status == Session.Status.ACTIVE
+
+    @property
+    def active_text(self) -> str:
+        if self.active_seconds is None:
+            return NONE_TEXT
+        return format_elapsed(self.active_seconds, so_far=self.is_active)
+
+    def lifecycle_lines(self) -> list[str]:
+        """Pauses and hand-offs in words, for the human formats (empty when none)."""
+        lines = []
+        for pause in self.pauses:
+            what = "Idle" if pause["kind"] == "idle" else "Paused"
+            end = human_time(pause["ended_at"]) if pause["ended_at"] else "now"
+            lines.append(f"{what}: {human_time(pause['started_at'])} – {end}")
+        for handoff in self.handoffs:
+            lines.append(
+                f"Handed off {human_time(handoff['at'])} from {handoff['from']} "
+                f"to {handoff['to']}: {handoff['note']}"
+            )
+        return lines
 
     @property
     def is_truncated(self) -> bool:
@@ -257,6 +287,7 @@ class ExportData:
             ("Started", self.started_text),
             ("Completed", self.completed_text),
             ("Total duration", self.duration_text),
+            ("Active time", self.active_text),
             ("Outcome", self.outcome_text),
         ]
 
@@ -266,12 +297,18 @@ class ExportData:
             ("Outcome notes", self.outcome_notes),
             ("Next steps", self.next_steps),
             ("Summary", self.summary),
+            ("Pauses and hand-offs", "\n".join(self.lifecycle_lines())),
         ]
         return [(title, text) for title, text in sections if text.strip()]
 
 
 def export_data(
-    session: Session, *, detail: str = "standard", upto: int | None = None
+    session: Session,
+    *,
+    detail: str = "standard",
+    upto: int | None = None,
+    with_changes: bool = True,
+    pauses: Sequence[Pause] | None = None,
 ) -> ExportData:
     """Everything an export shows, read in one query for the steps.
 
@@ -308,9 +345,52 @@ def export_data(
                 if row.duration_seconds is not None
                 else whole_seconds(now - row.entered_at)
             ),
+            active_seconds=row.active_seconds,
+            engineer=row.engineer__username or "",
         )
         for number, row in enumerate(listed, start=1)
     )
+    # Most sessions never paused nor changed hands: no query for those.
+    # `pauses`: the session's, when the caller has them already (the detail page).
+    if pauses is None:
+        pauses = ()
+        if session.paused_seconds or session.paused_at:
+            pauses = session.pauses.select_related("by").order_by("started_at", "pk")
+    pauses = tuple(
+        {
+            "started_at": p.started_at,
+            "ended_at": p.ended_at,
+            "kind": p.kind,
+            "by": p.by.get_username() if p.by else None,
+        }
+        for p in pauses
+    )
+    handoffs = ()
+    if session.handed_off_at:
+        handoffs = tuple(
+            {
+                "from": h.from_engineer.get_username(),
+                "to": h.to_engineer.get_username(),
+                "at": h.at,
+                "note": h.note,
+            }
+            for h in session.handoffs.select_related("from_engineer", "to_engineer")
+        )
+    # Only JSON lists the audited changes: a page that previews another format
+    # (the detail page's export panel) skips the query with `with_changes=False`.
+    changes = ()
+    if with_changes and session.started_at is not None:
+        changes = tuple(
+            {
+                "field": c.field,
+                "old": c.old_value,
+                "new": c.new_value,
+                "by": c.changed_by.get_username() if c.changed_by else None,
+                "at": c.changed_at,
+                "source": c.source,
+            }
+            for c in session.changes.select_related("changed_by")
+        )
     engineer = session.engineer
     username = engineer.get_username()
     full_name = engineer.get_full_name().strip()
@@ -350,6 +430,12 @@ def export_data(
         detail=detail,
         upto=upto,
         exported_at=now,
+        active_seconds=(
+            None if session.started_at is None else whole_seconds(session.active_elapsed(now))
+        ),
+        pauses=pauses,
+        handoffs=handoffs,
+        changes=changes,
     )
 
 
@@ -584,6 +670,7 @@ def json_document(data: ExportData) -> dict[str, Any]:
         "started_at": iso_utc(data.started_at),
         "completed_at": iso_utc(data.completed_at),
         "duration_seconds": data.duration_seconds,
+        "active_seconds": data.active_seconds,
         "outcome": (
             {"code": data.outcome.code, "label": data.outcome.label, "kind": data.outcome.kind}
             if data.outcome
@@ -592,6 +679,30 @@ def json_document(data: ExportData) -> dict[str, Any]:
         "outcome_notes": data.outcome_notes,
         "next_steps": data.next_steps,
         "scratchpad": data.scratchpad,
+        "pauses": [
+            {
+                "started_at": iso_utc(p["started_at"]),
+                "ended_at": iso_utc(p["ended_at"]),
+                "kind": p["kind"],
+                "by": p["by"],
+            }
+            for p in data.pauses
+        ],
+        "handoffs": [
+            {"from": h["from"], "to": h["to"], "at": iso_utc(h["at"]), "note": h["note"]}
+            for h in data.handoffs
+        ],
+        "changes": [
+            {
+                "field": c["field"],
+                "old": c["old"],
+                "new": c["new"],
+                "by": c["by"],
+                "at": iso_utc(c["at"]),
+                "source": c["source"],
+            }
+            for c in data.changes
+        ],
         "steps": [
             {
                 "seq": step.seq,
@@ -603,6 +714,8 @@ def json_document(data: ExportData) -> dict[str, Any]:
                 "entered_at": iso_utc(step.entered_at),
                 "exited_at": iso_utc(step.exited_at),
                 "duration_seconds": step.duration_seconds,
+                "active_seconds": step.active_seconds,
+                "engineer": step.engineer,
                 "exit": step.exit or None,
                 "undone": step.undone,
             }
@@ -667,6 +780,7 @@ SESSION_CSV_COLUMNS = (
     "started_at",
     "completed_at",
     "session_duration_seconds",
+    "session_active_seconds",
     "outcome",
     "outcome_label",
     "outcome_notes",
@@ -681,6 +795,8 @@ SESSION_CSV_COLUMNS = (
     "entered_at",
     "exited_at",
     "duration_seconds",
+    "active_seconds",
+    "step_engineer",
     "exit",
     "undone",
     "scratchpad",
@@ -701,6 +817,7 @@ def render_csv(data: ExportData) -> str:
         data.started_at,
         data.completed_at,
         data.duration_seconds,
+        data.active_seconds,
         data.outcome.code if data.outcome else "",
         data.outcome.label if data.outcome else "",
         data.outcome_notes,
@@ -721,6 +838,8 @@ def render_csv(data: ExportData) -> str:
                 step.entered_at,
                 step.exited_at,
                 step.duration_seconds,
+                step.active_seconds,
+                step.engineer,
                 step.exit,
                 step.undone,
                 data.scratchpad,

@@ -10,7 +10,8 @@ import uuid
 from django import forms
 from django.contrib.auth import get_user_model
 
-from sessions.models import Decision, Outcome, Session
+from sessions.models import Decision, Handoff, Outcome, Session
+from sessions.services import handoff_candidates
 from trees.models import Tree
 
 NOTES_MAX = Decision._meta.get_field("notes").max_length
@@ -196,3 +197,55 @@ class CompleteForm(SentFieldsForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["outcome"].queryset = Outcome.objects.active()
+
+
+class HandoffForm(StepForm):
+    """`Hand off` on the navigation page: a colleague and a note.
+
+    The dialog lives outside the step region that htmx swaps, so it carries no
+    step (`decision` is optional): two hand-offs racing still cannot both win,
+    since the loser is no longer the session's engineer (or finds it moved on).
+    """
+
+    # Optional here (see above); when sent, it must still be the open step.
+    decision = forms.IntegerField(widget=forms.HiddenInput, min_value=1, required=False)
+    colleague = EngineerChoiceField(
+        label="Colleague",
+        queryset=get_user_model().objects.none(),
+        empty_label="Choose a colleague…",
+    )
+    note = forms.CharField(
+        label="Hand-off note",
+        max_length=Handoff._meta.get_field("note").max_length,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What you tried and what is left to do: they read this first.",
+        error_messages={"required": "Write a hand-off note: what you tried, what is left."},
+    )
+
+    field_order = ["colleague", "note", "decision", "notes"]
+
+    def __init__(self, *args, session: Session, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["colleague"].queryset = handoff_candidates().exclude(pk=session.engineer_id)
+        self.fields["colleague"].error_messages["invalid_choice"] = (
+            "Choose a colleague from the list (an active engineer or manager)."
+        )
+
+
+class EditDetailsForm(forms.Form):
+    """`Edit details`: ticket, client and summary after the start (SPEC §9)."""
+
+    ticket_ref = StartForm.base_fields["ticket_ref"]
+    client = StartForm.base_fields["client"]
+    summary = StartForm.base_fields["summary"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for name in ("ticket_ref", "client"):
+            if isinstance(cleaned.get(name), str):
+                cleaned[name] = cleaned[name].strip()
+        # A field left out of the post keeps what the session has.
+        for name in ("ticket_ref", "client", "summary"):
+            if name not in self.data:
+                cleaned[name] = None
+        return cleaned

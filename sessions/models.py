@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 
@@ -77,11 +77,20 @@ class ClosedFrom(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+class ChangeSource(models.TextChoices):
+    """Where a change of a session field after the start was made (SPEC §9)."""
+
+    NAVIGATION = "navigation", "Navigation"
+    HISTORY = "history", "History"
+    ADMIN = "admin", "Admin"
+    DETAIL = "detail", "Detail page"
+
+
 # The columns the reports read from a session, carried by its covering indexes.
 REPORT_COLUMNS = [
     "id",
     "completed_at",
-    "duration_seconds",
+    "active_seconds",
     "step_count",
     "outcome",
     "tree",
@@ -110,9 +119,43 @@ class SessionQuerySet(models.QuerySet):
             Session.Status.COMPLETED: self.completed,
         }[Session.Status(status)]()
 
+    def handed_to(self, user) -> SessionQuerySet:
+        """Active sessions handed to `user` that they have not stepped in since (home page)."""
+        # The reopened step (or a later one) left by them: they have picked it up.
+        took_step_since = Decision.objects.filter(
+            session=OuterRef("pk"),
+            engineer=user,
+            entered_at__gte=OuterRef("handed_off_at"),
+            exited_at__isnull=False,
+        )
+        return (
+            self.active()
+            .filter(engineer=user, handed_off_at__isnull=False)
+            .exclude(Exists(took_step_since))
+            .order_by("-handed_off_at")
+        )
+
+    def waiting_for(self, user) -> SessionQuerySet:
+        """Sessions prepared for `user` (by a manager), oldest first: they wait for Start."""
+        return self.prepared().filter(engineer=user).order_by("created_at")
+
     def visible_to(self, user) -> SessionQuerySet:
-        """Every session for managers, only their own for everyone else."""
+        """Who sees a session (SPEC §1, §9), the one rule every view and export uses.
+
+        Managers (`view_all_sessions`) see every session; anyone else sees the
+        sessions they own now and, read-only, those they took a step in before
+        they were handed on. A session changes hands only by a hand-off, and
+        only its owner takes steps, so "took a step and is no longer the owner"
+        is "handed it off": the small hand-off table answers it, not the steps.
+        """
         if user.has_perm("flow_sessions.view_all_sessions"):
+            return self
+        handed_on = Handoff.objects.filter(from_engineer=user).values("session_id")
+        return self.filter(Q(engineer=user) | Q(pk__in=handed_on))
+
+    def owned_by(self, user) -> SessionQuerySet:
+        """The sessions `user` may change: their own, or any for `close_any_session`."""
+        if user.has_perm("flow_sessions.close_any_session"):
             return self
         return self.filter(engineer=user)
 
@@ -161,6 +204,18 @@ class Session(models.Model):
         default=0, help_text="Steps on the path (answered and not undone, plus the current one)."
     )
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Active time (SPEC §9): wall-clock time less every pause, manual or idle.
+    active_seconds = models.PositiveIntegerField(null=True, blank=True)
+    paused_seconds = models.FloatField(
+        default=0, help_text="Seconds of the pauses that have ended (manual and idle)."
+    )
+    paused_at = models.DateTimeField(
+        null=True, blank=True, help_text="Start of the pause in progress, if any."
+    )
+    last_activity_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last action on the session (for idle time)."
+    )
+    handed_off_at = models.DateTimeField(null=True, blank=True)
 
     objects = SessionQuerySet.as_manager()
 
@@ -181,6 +236,22 @@ class Session(models.Model):
             models.CheckConstraint(
                 condition=Q(completed_at__isnull=True) | Q(completed_at__gte=F("started_at")),
                 name="session_completed_after_start",
+            ),
+            # A completed session is not paused and has its active time; active
+            # time never exceeds the wall-clock total.
+            models.CheckConstraint(
+                condition=Q(completed_at__isnull=True)
+                | Q(paused_at__isnull=True, active_seconds__isnull=False),
+                name="session_completed_not_paused",
+            ),
+            models.CheckConstraint(
+                condition=Q(active_seconds__isnull=True)
+                | Q(duration_seconds__isnull=False, active_seconds__lte=F("duration_seconds")),
+                name="session_active_within_total",
+            ),
+            models.CheckConstraint(
+                condition=Q(paused_at__isnull=True) | Q(paused_at__gte=F("started_at")),
+                name="session_paused_after_start",
             ),
         ]
         indexes = [
@@ -260,12 +331,34 @@ class Session(models.Model):
         end = self.completed_at or clock.now()
         return end - self.started_at
 
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+    def active_elapsed(self, now: datetime | None = None) -> timedelta | None:
+        """Active time (SPEC §9): the total when completed, so far when active
+        (wall-clock time less the ended pauses and the one in progress)."""
+        if self.started_at is None:
+            return None
+        if self.completed_at is not None and self.active_seconds is not None:
+            return timedelta(seconds=self.active_seconds)
+        now = now or clock.now()
+        end = self.completed_at or self.paused_at or now
+        return max(timedelta(0), end - self.started_at - timedelta(seconds=self.paused_seconds))
+
+    def active_since(self, now: datetime | None = None) -> datetime | None:
+        """The moment a clock started now would show the active time so far:
+        what the page's live counter counts from while the session runs."""
+        now = now or clock.now()
+        elapsed = self.active_elapsed(now)
+        return None if elapsed is None else now - elapsed
+
 
 # The columns the tree drill-down reads from a step, carried by its covering index.
 DRILL_DOWN_COLUMNS = [
     "node_key",
     "node_kind",
-    "duration_seconds",
+    "active_seconds",
     "exit",
     "answer_label",
     "choice",
@@ -277,8 +370,11 @@ class DecisionQuerySet(models.QuerySet):
         return self.filter(exited_at__isnull=True)
 
     def on_path(self) -> DecisionQuerySet:
-        """The steps that make up the session's path: not undone, not left with Back."""
-        return self.filter(undone=False).exclude(exit=Decision.Exit.BACKTRACKED)
+        """The steps that make up the session's path: not undone, not left with
+        Back, not the half of a step that a hand-off closed (it reopens)."""
+        return self.filter(undone=False).exclude(
+            exit__in=[Decision.Exit.BACKTRACKED, Decision.Exit.HANDED_OFF]
+        )
 
 
 class Decision(models.Model):
@@ -286,6 +382,7 @@ class Decision(models.Model):
         ANSWERED = "answered", "Answered"
         BACKTRACKED = "backtracked", "Backtracked"
         SESSION_CLOSED = "session_closed", "Session closed"
+        HANDED_OFF = "handed_off", "Handed off"
 
     session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="decisions")
     seq = models.PositiveIntegerField()
@@ -301,6 +398,16 @@ class Decision(models.Model):
     entered_at = models.DateTimeField()
     exited_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # The step's wall-clock span less the pauses inside it (SPEC §9).
+    active_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Who took the step: the session's engineer when it was opened (hand-offs).
+    engineer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     exit = models.CharField(max_length=16, choices=Exit.choices, blank=True)
     undone = models.BooleanField(default=False)
     # Copied from the session when the step is written (neither ever changes), so
@@ -327,6 +434,15 @@ class Decision(models.Model):
                 condition=Q(exited_at__isnull=True, exit="", duration_seconds__isnull=True)
                 | Q(exited_at__isnull=False, duration_seconds__isnull=False) & ~Q(exit=""),
                 name="decision_exit_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(exited_at__isnull=True, active_seconds__isnull=True)
+                | Q(
+                    exited_at__isnull=False,
+                    active_seconds__isnull=False,
+                    active_seconds__lte=F("duration_seconds"),
+                ),
+                name="decision_active_within_span",
             ),
         ]
         indexes = [
@@ -355,58 +471,133 @@ class Decision(models.Model):
         return self.exited_at is None
 
 
-class OutcomeChange(models.Model):
-    """Audit trail: every change of a session's outcome, its notes or next steps (SPEC §3).
+class Pause(models.Model):
+    """A stretch of a session's wall-clock time that is not work (SPEC §9).
 
-    Each row keeps the outcome, notes and next steps before and after the
-    change, so nothing an admin corrects is lost. A notes-only correction has
-    `old_outcome == new_outcome`. Rows written before the notes were audited
-    have empty notes and next steps on both sides.
+    `manual`: Pause … Resume on the navigation page. `idle`: written when the
+    next action came more than `IDLE_AFTER_MINUTES` after the previous one; it
+    covers the time beyond that threshold and has no `by`. Never deleted.
+    Every pause lies inside one step: an action that leaves a step ends the
+    pause first.
     """
 
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="outcome_changes")
-    old_outcome = models.ForeignKey(
-        Outcome, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    class Kind(models.TextChoices):
+        MANUAL = "manual", "Paused"
+        IDLE = "idle", "Idle"
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="pauses")
+    # The step the pause lies in: its active time leaves the pause out.
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="pauses")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    new_outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["session", "started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session"],
+                condition=Q(ended_at__isnull=True),
+                name="pause_one_open_per_session",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="pause_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="manual") | Q(ended_at__isnull=False),
+                name="pause_idle_is_closed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+class Handoff(models.Model):
+    """A session passed from one engineer to another, with what was tried (SPEC §9)."""
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="handoffs")
+    from_engineer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    to_engineer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    note = models.TextField(max_length=5_000)
+
+    class Meta:
+        ordering = ["session", "at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(from_engineer=F("to_engineer")), name="handoff_to_someone_else"
+            ),
+            models.CheckConstraint(condition=~Q(note=""), name="handoff_has_note"),
+        ]
+        indexes = [
+            models.Index(fields=["at"], name="handoff_at"),
+            models.Index(fields=["from_engineer", "session"], name="handoff_from_engineer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_engineer} → {self.to_engineer}"
+
+
+class SessionChange(models.Model):
+    """Audit trail: every change of a session field after the start (SPEC §3, §9).
+
+    One row per field and change, with the old and new value as text (an
+    outcome by its code), who, when and from where, so nothing is overwritten
+    without its old value kept. Completing a session records its outcome (and
+    notes, next steps when they changed) with an empty old value.
+    """
+
+    class Field(models.TextChoices):
+        TICKET_REF = "ticket_ref", "Ticket"
+        CLIENT = "client", "Client"
+        SUMMARY = "summary", "Summary"
+        OUTCOME = "outcome", "Outcome"
+        OUTCOME_NOTES = "outcome_notes", "Outcome notes"
+        NEXT_STEPS = "next_steps", "Next steps"
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="changes")
+    field = models.CharField(max_length=16, choices=Field.choices)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     changed_at = models.DateTimeField()
-    source = models.CharField(max_length=12, choices=ClosedFrom.choices)
-    old_outcome_notes = models.TextField(blank=True, default="")
-    new_outcome_notes = models.TextField(blank=True, default="")
-    old_next_steps = models.TextField(blank=True, default="")
-    new_next_steps = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=12, choices=ChangeSource.choices)
 
     class Meta:
         ordering = ["session", "changed_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(old_value=F("new_value")), name="sessionchange_changes_something"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["old_value"], condition=Q(field="outcome"), name="sessionchange_old_outcome"
+            ),
+            models.Index(
+                fields=["new_value"], condition=Q(field="outcome"), name="sessionchange_new_outcome"
+            ),
+        ]
 
     def __str__(self) -> str:
-        if not self.outcome_changed:
-            return f"{self.new_outcome}: {', '.join(self.changed_texts) or 'unchanged'}"
-        return f"{self.old_outcome or '—'} → {self.new_outcome}"
-
-    @property
-    def outcome_changed(self) -> bool:
-        return self.old_outcome_id != self.new_outcome_id
-
-    @property
-    def notes_changed(self) -> bool:
-        return self.old_outcome_notes != self.new_outcome_notes
-
-    @property
-    def next_steps_changed(self) -> bool:
-        return self.old_next_steps != self.new_next_steps
-
-    @property
-    def changed_texts(self) -> list[str]:
-        """Which texts this change rewrote: "notes", "next steps"."""
-        return [
-            name
-            for name, changed in (
-                ("notes", self.notes_changed),
-                ("next steps", self.next_steps_changed),
-            )
-            if changed
-        ]
+        return f"{self.get_field_display()}: {self.old_value or '—'} → {self.new_value or '—'}"

@@ -12,21 +12,50 @@ Timing rules, all times from `clock.now()` (UTC, microseconds):
    to it undone and reopens the previous node; nothing is deleted;
 4. completing at T sets `completed_at = T` and closes the open decision as
    `session_closed`.
+
+Active time (SPEC §9) on top of the wall clock, which the rules above keep
+unchanged:
+5. `session_pause` opens a manual pause on the open step, `session_resume`
+   ends it; an answer, Done, Back, completion or hand-off during a pause ends
+   it at T first, so every pause lies inside one step;
+6. every action on an active session first looks at the gap since the
+   previous one: beyond `IDLE_AFTER_MINUTES` the rest is written as an idle
+   pause (no background job);
+7. a step's `active_seconds` is its span less its pauses, the session's is its
+   total less all pauses, so the step active times add up to the session's
+   (± rounding), as the durations add up to the total.
+
+Hand-off (SPEC §9): the open step is left `handed_off` and the same node
+reopens for the colleague, who becomes the session's engineer; each step
+records who took it. Every change of a session field after the start is a
+`SessionChange` row with the old and new value (`_audit`).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from resolutionflow import clock
+from resolutionflow.users import display_name
 from sessions import signals
 from sessions.formatting import whole_seconds
-from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
+from sessions.models import (
+    ChangeSource,
+    ClosedFrom,
+    Decision,
+    Handoff,
+    Outcome,
+    Pause,
+    Session,
+    SessionChange,
+)
 from trees.models import Choice, Node, Tree, TreeVersion
 
 # --- errors -------------------------------------------------------------------
@@ -108,9 +137,11 @@ def _steps_back(session: Session) -> list[Decision]:
     return list(session.decisions.select_related("node").filter(standing).order_by("-seq")[:2])
 
 
-def _enter(session: Session, node: Node, *, at: datetime, seq: int) -> Decision:
+def _enter(session: Session, node: Node, *, at: datetime, seq: int, notes: str = "") -> Decision:
     return Decision.objects.create(
         session=session,
+        engineer_id=session.engineer_id,
+        notes=notes,
         # Denormalised for the reports; a started session keeps both for good.
         tree_id=session.tree_id,
         session_started_at=session.started_at,
@@ -134,14 +165,93 @@ def _exit(
 ) -> None:
     decision.exited_at = at
     decision.duration_seconds = whole_seconds(at - decision.entered_at)
+    # A session that never paused has no pause to look for (most steps).
+    paused = timedelta(0)
+    if decision.session.paused_seconds:
+        paused = sum((p.ended_at - p.started_at for p in decision.pauses.all()), start=timedelta(0))
+    # Never above the rounded span, whatever the two roundings do.
+    decision.active_seconds = min(
+        decision.duration_seconds, whole_seconds(at - decision.entered_at - paused)
+    )
     decision.exit = exit
     decision.choice = choice
     decision.answer_label = label
-    fields = ["exited_at", "duration_seconds", "exit", "choice", "answer_label"]
+    fields = ["exited_at", "duration_seconds", "active_seconds", "exit", "choice", "answer_label"]
     if notes is not None:
         decision.notes = notes
         fields.append("notes")
     decision.save(update_fields=fields)
+
+
+def idle_after() -> timedelta:
+    return timedelta(minutes=settings.IDLE_AFTER_MINUTES)
+
+
+def _end_pause(session: Session, *, at: datetime) -> None:
+    """End the manual pause in progress at `at` (Resume, or an action that leaves the step)."""
+    pause = session.pauses.filter(ended_at__isnull=True).first()
+    if pause is not None:
+        pause.ended_at = at
+        pause.save(update_fields=["ended_at"])
+        session.paused_seconds += (at - pause.started_at).total_seconds()
+    session.paused_at = None
+
+
+ACTIVITY_FIELDS = ["paused_at", "paused_seconds", "last_activity_at"]
+
+
+def _activity(
+    session: Session, *, at: datetime, leaves_step: bool, open_step: Decision | None = None
+) -> list[str]:
+    """Rules 5 and 6: what an action at `at` does to the clock before it runs.
+
+    `leaves_step` (answer, Done, Back, complete, hand-off) ends a pause in
+    progress. Otherwise (notes, scratchpad) a paused session stays paused and
+    its idle time is not counted twice. Returns the session fields to save,
+    which the caller saves with its own (one UPDATE per action).
+    """
+    if session.paused_at is not None:
+        if not leaves_step:
+            return []
+        _end_pause(session, at=at)
+    elif session.last_activity_at is not None and at - session.last_activity_at > idle_after():
+        started = session.last_activity_at + idle_after()
+        open_step = open_step or session.decisions.open().first()
+        if open_step is not None:
+            Pause.objects.create(
+                session=session,
+                decision=open_step,
+                kind=Pause.Kind.IDLE,
+                started_at=started,
+                ended_at=at,
+            )
+            session.paused_seconds += (at - started).total_seconds()
+    session.last_activity_at = at
+    return ACTIVITY_FIELDS
+
+
+def _audit(
+    session: Session,
+    values: list[tuple[str, str, str]],
+    *,
+    by: AbstractBaseUser | None,
+    at: datetime,
+    source: str,
+) -> list[SessionChange]:
+    """One `SessionChange` per (field, old, new) whose value changed."""
+    return SessionChange.objects.bulk_create(
+        SessionChange(
+            session=session,
+            field=field,
+            old_value=old,
+            new_value=new,
+            changed_by=by,
+            changed_at=at,
+            source=ChangeSource(source),
+        )
+        for field, old, new in values
+        if old != new
+    )
 
 
 def _published_version(tree: Tree) -> TreeVersion:
@@ -214,8 +324,9 @@ def session_start(*, session: Session) -> Session:
         raise InvalidInput("This tree version has no start node.", session=session)
     now = clock.now()
     session.started_at = now
+    session.last_activity_at = now
     session.step_count = 1
-    session.save(update_fields=["started_at", "step_count"])
+    session.save(update_fields=["started_at", "last_activity_at", "step_count"])
     _enter(session, start, at=now, seq=1)
     return session
 
@@ -266,6 +377,7 @@ def decision_answer(
     if choice is None or choice.target is None:
         raise InvalidInput("That answer does not belong to this step.", session=session)
     now = clock.now()
+    timing = _activity(session, at=now, leaves_step=True, open_step=decision)
     _exit(
         decision,
         at=now,
@@ -276,7 +388,7 @@ def decision_answer(
     )
     opened = _enter(session, choice.target, at=now, seq=decision.seq + 1)
     session.step_count += 1
-    session.save(update_fields=["step_count"])
+    session.save(update_fields=["step_count", *timing])
     return opened
 
 
@@ -292,10 +404,11 @@ def decision_done(
     if node.kind != Node.Kind.ACTION or node.next_id is None:
         raise InvalidInput("This step is not an action.", session=session)
     now = clock.now()
+    timing = _activity(session, at=now, leaves_step=True, open_step=decision)
     _exit(decision, at=now, exit=Decision.Exit.ANSWERED, label="Done", notes=notes)
     opened = _enter(session, node.next, at=now, seq=decision.seq + 1)
     session.step_count += 1
-    session.save(update_fields=["step_count"])
+    session.save(update_fields=["step_count", *timing])
     return opened
 
 
@@ -304,7 +417,8 @@ def decision_back(
     *, session: Session, decision_id: int | None, notes: str | None = None
 ) -> Decision:
     """Go back one step: the open step is left `backtracked`, the answer that led
-    here is marked undone (kept in the log) and the previous node reopens."""
+    here is marked undone (kept in the log) and the previous node reopens with
+    the undone step's notes filled in (the undone step keeps its own copy)."""
     session = _lock(session)
     _require_active(session)
     # The open step and the last answer still standing, in one query: the open
@@ -315,12 +429,13 @@ def decision_back(
     if previous is None:
         raise InvalidInput("This is the first step: there is nothing to go back to.")
     now = clock.now()
+    timing = _activity(session, at=now, leaves_step=True, open_step=decision)
     _exit(decision, at=now, exit=Decision.Exit.BACKTRACKED, notes=notes)
     previous.undone = True
     previous.save(update_fields=["undone"])
-    opened = _enter(session, previous.node, at=now, seq=decision.seq + 1)
+    opened = _enter(session, previous.node, at=now, seq=decision.seq + 1, notes=previous.notes)
     session.step_count -= 1
-    session.save(update_fields=["step_count"])
+    session.save(update_fields=["step_count", *timing])
     return opened
 
 
@@ -330,6 +445,9 @@ def decision_save_notes(*, session: Session, decision_id: int, notes: str) -> De
     session = _lock(session)
     _require_active(session)
     decision = _open_decision(session, decision_id)
+    timing = _activity(session, at=clock.now(), leaves_step=False, open_step=decision)
+    if timing:
+        session.save(update_fields=timing)
     decision.notes = notes
     decision.save(update_fields=["notes"])
     return decision
@@ -341,8 +459,11 @@ def session_save_scratchpad(*, session: Session, text: str) -> Session:
     session = _lock(session)
     if session.completed_at is not None:
         _require_active(session)
+    timing = []
+    if session.started_at is not None:
+        timing = _activity(session, at=clock.now(), leaves_step=False)
     session.scratchpad = text
-    session.save(update_fields=["scratchpad"])
+    session.save(update_fields=["scratchpad", *timing])
     return session
 
 
@@ -375,10 +496,16 @@ def session_complete(
     _check_outcome(outcome)
     now = clock.now()
     decision = session.decisions.open().first()
+    timing = _activity(session, at=now, leaves_step=True, open_step=decision)
     if decision is not None:
         _exit(decision, at=now, exit=Decision.Exit.SESSION_CLOSED)
+    old_notes, old_next = session.outcome_notes, session.next_steps
     session.completed_at = now
     session.duration_seconds = whole_seconds(now - session.started_at)
+    session.active_seconds = min(
+        session.duration_seconds,
+        whole_seconds(now - session.started_at - timedelta(seconds=session.paused_seconds)),
+    )
     session.outcome = outcome
     if outcome_notes is not None:
         session.outcome_notes = outcome_notes
@@ -390,21 +517,24 @@ def session_complete(
         update_fields=[
             "completed_at",
             "duration_seconds",
+            "active_seconds",
             "outcome",
             "outcome_notes",
             "next_steps",
             "closed_by",
             "closed_from",
+            *timing,
         ]
     )
-    OutcomeChange.objects.create(
-        session=session,
-        old_outcome=None,
-        new_outcome=outcome,
-        new_outcome_notes=session.outcome_notes,
-        new_next_steps=session.next_steps,
-        changed_by=by,
-        changed_at=now,
+    _audit(
+        session,
+        [
+            ("outcome", "", outcome.code),
+            ("outcome_notes", old_notes, session.outcome_notes),
+            ("next_steps", old_next, session.next_steps),
+        ],
+        by=by,
+        at=now,
         source=source,
     )
     signals.session_completed.send(sender=Session, session=session, by=by)
@@ -430,30 +560,148 @@ def session_change_outcome(
     session = _lock(session)
     if session.completed_at is None:
         raise SessionConflict("Only a completed session's outcome can be corrected.")
-    old_outcome, old_notes, old_next = session.outcome, session.outcome_notes, session.next_steps
-    fields = []
-    if outcome_notes is not None and outcome_notes != old_notes:
-        session.outcome_notes = outcome_notes
-        fields.append("outcome_notes")
-    if next_steps is not None and next_steps != old_next:
-        session.next_steps = next_steps
-        fields.append("next_steps")
-    if old_outcome is None or old_outcome.pk != outcome.pk:
-        session.outcome = outcome
-        fields.append("outcome")
-    if not fields:
-        return session
-    session.save(update_fields=fields)
-    OutcomeChange.objects.create(
-        session=session,
-        old_outcome=old_outcome,
-        new_outcome=session.outcome,
-        old_outcome_notes=old_notes,
-        new_outcome_notes=session.outcome_notes,
-        old_next_steps=old_next,
-        new_next_steps=session.next_steps,
-        changed_by=by,
-        changed_at=clock.now(),
-        source=source,
-    )
+    old_code = session.outcome.code if session.outcome else ""
+    values = [("outcome", old_code, outcome.code)]
+    session.outcome = outcome
+    for field, value in (("outcome_notes", outcome_notes), ("next_steps", next_steps)):
+        if value is not None:
+            values.append((field, getattr(session, field), value))
+            setattr(session, field, value)
+    changes = _audit(session, values, by=by, at=clock.now(), source=source)
+    if changes:
+        session.save(update_fields=[change.field for change in changes])
     return session
+
+
+@transaction.atomic
+def session_edit_details(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    source: str = ChangeSource.DETAIL,
+    ticket_ref: str | None = None,
+    client: str | None = None,
+    summary: str | None = None,
+) -> list[SessionChange]:
+    """Edit ticket, client and summary at any time (SPEC §9: `Edit details`).
+
+    `None` keeps that field. After the start every changed field is audited
+    with its old and new value; a save that changes nothing writes nothing.
+    Returns the audit rows written.
+    """
+    session = _lock(session)
+    values = [
+        (field, getattr(session, field), value)
+        for field, value in (("ticket_ref", ticket_ref), ("client", client), ("summary", summary))
+        if value is not None and value != getattr(session, field)
+    ]
+    if not values:
+        return []
+    for field, _old, new in values:
+        setattr(session, field, new)
+    session.save(update_fields=[field for field, _old, _new in values])
+    if session.started_at is None:
+        return []
+    return _audit(session, values, by=by, at=clock.now(), source=source)
+
+
+# --- pausing ------------------------------------------------------------------
+
+
+@transaction.atomic
+def session_pause(*, session: Session, by: AbstractBaseUser) -> Session:
+    """Stop the clock (rule 5). Pausing a paused session changes nothing."""
+    session = _lock(session)
+    _require_active(session)
+    if session.paused_at is not None:
+        return session
+    now = clock.now()
+    open_step = session.decisions.open().get()
+    timing = _activity(session, at=now, leaves_step=False, open_step=open_step)
+    Pause.objects.create(
+        session=session, decision=open_step, kind=Pause.Kind.MANUAL, started_at=now, by=by
+    )
+    session.paused_at = now
+    session.save(update_fields=list({"paused_at", *timing}))
+    return session
+
+
+@transaction.atomic
+def session_resume(*, session: Session, by: AbstractBaseUser) -> Session:
+    """Start the clock again. Resuming a running session changes nothing."""
+    session = _lock(session)
+    _require_active(session)
+    if session.paused_at is None:
+        return session
+    now = clock.now()
+    _end_pause(session, at=now)
+    session.last_activity_at = now
+    session.save(update_fields=["paused_at", "paused_seconds", "last_activity_at"])
+    return session
+
+
+# --- handing off --------------------------------------------------------------
+
+
+def handoff_candidates():
+    """Who a session can be handed to: active engineers and managers."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=["Engineers", "Managers"])
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+@transaction.atomic
+def session_hand_off(
+    *,
+    session: Session,
+    to: AbstractBaseUser,
+    by: AbstractBaseUser,
+    note: str,
+    decision_id: int | None = None,
+    notes: str | None = None,
+) -> Handoff:
+    """Pass an active session to a colleague (SPEC §9).
+
+    The open step (`decision_id`, the one the page showed) is left `handed_off`
+    with its `notes`, the same node reopens for `to`, and a `Handoff` row keeps
+    from, to, when and the note. Two hand-offs of the same page race for the
+    row lock: the loser finds the step closed and gets a `StaleDecision`.
+    """
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput("Write a hand-off note: what you tried and what is left to do.")
+    session = _lock(session)
+    _require_active(session)
+    decision = _open_decision(session, decision_id)
+    if to.pk == session.engineer_id:
+        raise InvalidInput(
+            f"This session is already {display_name(to) or to.get_username()}'s: "
+            "choose a colleague to hand it to.",
+            session=session,
+        )
+    if not handoff_candidates().filter(pk=to.pk).exists():
+        raise InvalidInput(
+            f"{display_name(to) or to.get_username()} cannot take sessions "
+            "(the account is inactive or is not an engineer or manager).",
+            session=session,
+        )
+    now = clock.now()
+    timing = _activity(session, at=now, leaves_step=True, open_step=decision)
+    _exit(decision, at=now, exit=Decision.Exit.HANDED_OFF, notes=notes)
+    handoff = Handoff.objects.create(
+        session=session,
+        from_engineer_id=session.engineer_id,
+        to_engineer=to,
+        by=by,
+        at=now,
+        note=note,
+    )
+    session.engineer = to
+    session.handed_off_at = now
+    session.save(update_fields=["engineer", "handed_off_at", *timing])
+    _enter(session, decision.node, at=now, seq=decision.seq + 1)
+    signals.session_handed_off.send(sender=Session, session=session, handoff=handoff)
+    return handoff

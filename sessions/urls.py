@@ -23,6 +23,10 @@ urlpatterns = [
     path("<uuid:session_id>/back", navigation.back, name="back"),
     path("<uuid:session_id>/notes", navigation.notes, name="notes"),
     path("<uuid:session_id>/scratchpad", navigation.scratchpad, name="scratchpad"),
+    path("<uuid:session_id>/pause", navigation.pause, name="pause"),
+    path("<uuid:session_id>/resume", navigation.resume, name="resume"),
+    path("<uuid:session_id>/hand-off", navigation.hand_off, name="hand-off"),
+    path("<uuid:session_id>/edit", navigation.edit_details, name="edit"),
     # exports.py: ticket notes in six formats, manager CSV downloads
     path("<uuid:session_id>/export/<str:fmt>", exports.export, name="export"),
     path("export/sessions.csv", exports.history_csv, name="history-csv"),

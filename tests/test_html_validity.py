@@ -256,6 +256,12 @@ def test_every_main_page_is_valid_html(tmp_path, sessions, alice, charlie, admin
         HTTP_HX_REQUEST="true",
     )
     pages.get(engineer, "engineer-detail-active", reverse("sessions:detail", args=[running.pk]))
+    pages.get(engineer, "engineer-edit-details", reverse("sessions:edit", args=[running.pk]))
+    pages.get(
+        engineer,
+        "engineer-run-handoff-inline",
+        reverse("sessions:run", args=[running.pk]) + "?handoff=1",
+    )
     detail = reverse("sessions:detail", args=[completed.pk])
     pages.get(engineer, "engineer-detail-completed", detail)
     pages.get(

@@ -19,7 +19,7 @@ from django.db import connection
 
 from bench import loadgen
 from bench.loadgen import LoadSpec, generate_load, generated_tree_spec, graph_nodes
-from sessions.models import Decision, OutcomeChange, Session
+from sessions.models import Decision, Handoff, Pause, Session, SessionChange
 from trees.models import Choice, Node
 from trees.validation import graph_problems
 
@@ -66,21 +66,29 @@ def _digest() -> str:
                 )
             ).encode()
         )  # fmt: skip
-    changes = OutcomeChange.objects.select_related("new_outcome", "changed_by")
-    for c in changes.order_by("session_id", "changed_at"):
+    changes = SessionChange.objects.select_related("changed_by")
+    for c in changes.order_by("session_id", "changed_at", "field"):
         h.update(
             repr(
                 (
-                    str(c.session_id), c.old_outcome_id, c.new_outcome.code,
+                    str(c.session_id), c.field, c.old_value, c.new_value,
                     c.changed_by.username, c.changed_at.isoformat(), c.source,
                 )
             ).encode()
         )  # fmt: skip
+    for p in Pause.objects.select_related("decision").order_by("session_id", "started_at"):
+        h.update(
+            repr((str(p.session_id), p.decision.seq, p.kind, p.started_at, p.ended_at)).encode()
+        )
+    for o in Handoff.objects.order_by("session_id"):
+        h.update(repr((str(o.session_id), o.at, o.note)).encode())
     return h.hexdigest()
 
 
 def _delete_sessions() -> None:
-    OutcomeChange.objects.all().delete()
+    Pause.objects.all().delete()
+    Handoff.objects.all().delete()
+    SessionChange.objects.all().delete()
     Decision.objects.all().delete()
     Session.objects.all().delete()
 
@@ -110,7 +118,13 @@ def test_it_keeps_every_rule_of_the_session_model():
             Decision.objects.order_by("session_id", "seq"), key=lambda d: d.session_id
         )
     }
-    changes = Counter(OutcomeChange.objects.values_list("session_id", flat=True))
+    changes = Counter(
+        SessionChange.objects.filter(field="outcome").values_list("session_id", flat=True)
+    )
+    pauses = {}
+    for pause in Pause.objects.order_by("started_at"):
+        pauses.setdefault(pause.decision_id, []).append(pause)
+    idle = timedelta(minutes=30)
     nodes = {n.pk: n for n in Node.objects.all()}
     choices = {c.pk: c for c in Choice.objects.all()}
     statuses = Counter()
@@ -146,8 +160,28 @@ def test_it_keeps_every_rule_of_the_session_model():
             if step.exited_at is not None:
                 assert step.duration_seconds == _seconds(step.entered_at, step.exited_at)
                 assert step.exit != ""
+                # SPEC §9: pauses inside the step, active time its span less them,
+                # and no stretch between two actions longer than the idle limit.
+                mine = pauses.get(step.pk, [])
+                paused = sum((p.ended_at - p.started_at for p in mine), start=timedelta(0))
+                assert step.active_seconds == min(
+                    step.duration_seconds,
+                    _seconds(step.entered_at + paused, step.exited_at),
+                )
+                marks = [step.entered_at]
+                for pause in mine:
+                    assert step.entered_at <= pause.started_at <= pause.ended_at
+                    assert pause.ended_at <= step.exited_at
+                    marks += [pause.started_at, pause.ended_at]
+                marks.append(step.exited_at)
+                for start, end in zip(marks[::2], marks[1::2], strict=True):
+                    assert end - start <= idle + timedelta(microseconds=1)
+            else:
+                assert step.active_seconds is None and step.pk not in pauses
         assert session.step_count == sum(
-            1 for d in steps if not d.undone and d.exit != Decision.Exit.BACKTRACKED
+            1
+            for d in steps
+            if not d.undone and d.exit not in (Decision.Exit.BACKTRACKED, Decision.Exit.HANDED_OFF)
         )
         _assert_path_follows_the_tree(steps, nodes, choices)
 
@@ -165,9 +199,11 @@ def test_it_keeps_every_rule_of_the_session_model():
             assert session.outcome is not None
             assert session.closed_by_id is not None
             assert session.closed_from in ("navigation", "history")
-            change = OutcomeChange.objects.get(session=session)
-            assert change.old_outcome_id is None
-            assert change.new_outcome_id == session.outcome_id
+            assert abs(sum(d.active_seconds for d in steps) - session.active_seconds) <= len(steps)
+            assert session.active_seconds <= session.duration_seconds
+            change = SessionChange.objects.get(session=session, field="outcome")
+            assert change.old_value == ""
+            assert change.new_value == session.outcome.code
             assert change.changed_at == session.completed_at
             assert change.changed_by_id == session.closed_by_id
             assert change.source == session.closed_from
@@ -175,7 +211,13 @@ def test_it_keeps_every_rule_of_the_session_model():
     assert statuses == {"completed": 192, "active": 5, "prepared": 3}
     assert (result.completed, result.active, result.prepared) == (192, 5, 3)
     assert Decision.objects.filter(exit=Decision.Exit.BACKTRACKED).exists()
-    assert OutcomeChange.objects.count() == 192
+    assert SessionChange.objects.filter(field="outcome").count() == 192
+    # Pauses, idle gaps and hand-offs in realistic proportions.
+    assert Pause.objects.filter(kind="manual").exists()
+    assert Pause.objects.filter(kind="idle").exists()
+    assert 0 < Handoff.objects.count() < 20
+    for handoff in Handoff.objects.select_related("session"):
+        assert handoff.session.engineer_id == handoff.to_engineer_id != handoff.from_engineer_id
 
 
 def _assert_path_follows_the_tree(steps, nodes, choices) -> None:
@@ -202,6 +244,9 @@ def _assert_path_follows_the_tree(steps, nodes, choices) -> None:
             previous = path.pop()
             undone.add(previous.pk)
             assert following is not None and following.node_id == previous.node_id
+        elif step.exit == Decision.Exit.HANDED_OFF:
+            # The same node reopens for the colleague.
+            assert following is not None and following.node_id == step.node_id
         else:
             assert following is None  # session_closed or open: the last record
         assert (step.choice_id is None) == (step.exit != "answered" or node.kind != "question")

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -17,8 +16,7 @@ from integrations.models import Delivery, Event, Kind
 from integrations.tests.conftest import connection_for
 from integrations.tests.factories import ConnectionFactory
 from sessions import services as session_services
-from sessions import signals as session_signals
-from sessions.models import Outcome, Session
+from sessions.models import Outcome
 from trees.services import tree_publish, version_create_draft
 
 pytestmark = pytest.mark.django_db
@@ -106,10 +104,7 @@ def test_a_hand_off_and_a_publish_reach_the_subscribed_webhooks(
         receiver, Kind.WEBHOOK, events=[Event.SESSION_HANDED_OFF, Event.TREE_PUBLISHED]
     )
     session = session_services.session_create(tree=version.tree, engineer=alice, ticket_ref="1")
-    handoff = SimpleNamespace(to=bob, at=clock.now(), note="Over to you")
-    setattr(handoff, "from", alice)  # noqa: B010 - `from` is a keyword
-    with transaction.atomic():
-        session_signals.session_handed_off.send(sender=Session, session=session, handoff=handoff)
+    session_services.session_hand_off(session=session, to=bob, by=alice, note="Over to you")
     (delivery,) = Delivery.objects.filter(event=Event.SESSION_HANDED_OFF)
     assert delivery.payload["data"]["handoff"] == {
         "from": "alice",

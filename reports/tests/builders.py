@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
+
 from sessions import services
 from sessions.models import Session
 from sessions.tests.factories import VPN_TREE, build_version, outcome
@@ -79,13 +81,22 @@ def play(
     close_after: float = 0,
 ) -> Session:
     """Start a session at `at`, then for each (seconds, move) wait and make the move
-    (a choice label, "Done" or "Back"); complete with `outcome_code` after `close_after`."""
+    (a choice label, "Done", "Back", "Pause", "Resume", or "Handoff" to the
+    engineer named after a colon, "Handoff:bob"); complete with `outcome_code`
+    after `close_after`."""
     clock.set(at)
     session = services.session_create(tree=version.tree, engineer=engineer)
     for seconds, move in moves:
         clock.advance(seconds)
         step = session.decisions.select_related("node").get(exited_at__isnull=True)
-        if move == "Done":
+        if move in ("Pause", "Resume"):
+            pause_or_resume = services.session_pause if move == "Pause" else services.session_resume
+            pause_or_resume(session=session, by=engineer)
+        elif move.startswith("Handoff:"):
+            to = get_user_model().objects.get(username=move.split(":", 1)[1])
+            services.session_hand_off(session=session, to=to, by=engineer, note="Over to you")
+            session.refresh_from_db()
+        elif move == "Done":
             services.decision_done(session=session, decision_id=step.pk)
         elif move == "Back":
             services.decision_back(session=session, decision_id=step.pk)
@@ -94,7 +105,10 @@ def play(
             services.decision_answer(session=session, decision_id=step.pk, choice_id=choice.pk)
     if outcome_code is not None:
         clock.advance(close_after)
-        services.session_complete(session=session, outcome=outcome(outcome_code), by=engineer)
+        session.refresh_from_db()
+        services.session_complete(
+            session=session, outcome=outcome(outcome_code), by=session.engineer
+        )
     session.refresh_from_db()
     return session
 
@@ -341,3 +355,30 @@ def build_sparse_dataset(clock, engineer) -> TreeVersion:
         close_after=5,
     )
     return vpn
+
+
+def build_lifecycle_dataset(clock, alice, bob, *, mail: TreeVersion | None = None) -> TreeVersion:
+    """March: sessions with pauses, an idle gap and a hand-off (test_metrics.py
+    computes its figures by hand; test_databases.py compares them across databases).
+    Runs with the default IDLE_AFTER_MINUTES (30)."""
+    mail = mail or build_version(MAIL_TREE)
+    # M1, alice: 60 s, paused 600 s, 30 s, then 40 s: wall clock 730 s, active 130 s.
+    play(
+        mail, alice, clock, at=utc(3, 2, 9),
+        moves=[(60, "Pause"), (600, "Resume"), (30, "Done")],
+        outcome_code="resolved", close_after=40,
+    )  # fmt: skip
+    # M2, alice then bob: 100 s by alice, handed off, 50 s by bob: active 150 s.
+    play(
+        mail, alice, clock, at=utc(3, 3, 9),
+        moves=[(100, "Handoff:bob")],
+        outcome_code="resolved", close_after=50,
+    )  # fmt: skip
+    # M3, bob: 20 s, then 7,210 s before the next action (completing): 1,800 s
+    # count, the 5,410 s beyond are idle. Wall clock 7,230 s, active 1,820 s.
+    play(
+        mail, bob, clock, at=utc(3, 4, 9),
+        moves=[(20, "Done")],
+        outcome_code="unresolved", close_after=7_210,
+    )  # fmt: skip
+    return mail

@@ -16,8 +16,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from reports import metrics
 from reports.metrics import TREE_SORTS, ReportFilter
-from reports.tests.builders import build_dataset, build_history, utc
-from sessions.models import Decision, Outcome, Session
+from reports.tests.builders import build_dataset, build_history, build_lifecycle_dataset, utc
+from sessions.models import Decision, Handoff, Outcome, Pause, Session
 from trees.models import Choice, Node, Tree, TreeVersion
 
 SQLITE = "sqlite_copy"
@@ -45,7 +45,18 @@ pytestmark = [
 
 def _copy_rows(alias: str) -> None:
     """Every row the reports read, with the same primary keys, into `alias`."""
-    models = [get_user_model(), Outcome, Tree, TreeVersion, Node, Choice, Session, Decision]
+    models = [
+        get_user_model(),
+        Outcome,
+        Tree,
+        TreeVersion,
+        Node,
+        Choice,
+        Session,
+        Decision,
+        Pause,
+        Handoff,
+    ]
     with transaction.atomic(using=alias):  # foreign keys are checked at commit
         for model in reversed(models):
             model.objects.using(alias).all().delete()  # the outcomes the migrations add
@@ -55,7 +66,7 @@ def _copy_rows(alias: str) -> None:
 
 def _every_table(using: str) -> dict[str, object]:
     """Every report table over several filters."""
-    months = ReportFilter(date(2025, 12, 20), date(2026, 2, 11))
+    months = ReportFilter(date(2025, 12, 20), date(2026, 3, 31))
     feb = ReportFilter(date(2026, 2, 1), date(2026, 2, 10))
     engineer = get_user_model().objects.get(username="alice")
     tables: dict[str, object] = {}
@@ -89,8 +100,9 @@ def _every_table(using: str) -> dict[str, object]:
 
 
 def test_it_gives_identical_figures_on_postgresql_and_sqlite(clock, alice, bob):
-    build_dataset(clock, alice, bob)
+    dataset = build_dataset(clock, alice, bob)
     build_history(clock, [alice, bob], count=60, days=60, end=utc(2, 11))
+    build_lifecycle_dataset(clock, alice, bob, mail=dataset.mail)  # pauses, hand-offs
     _copy_rows(SQLITE)
     assert Session.objects.using(SQLITE).count() == Session.objects.count()
 

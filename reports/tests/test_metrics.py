@@ -31,7 +31,13 @@ from reports.metrics import (
     SummaryRow,
     TreeRow,
 )
-from reports.tests.builders import build_dataset, build_sparse_dataset, play, utc
+from reports.tests.builders import (
+    build_dataset,
+    build_lifecycle_dataset,
+    build_sparse_dataset,
+    play,
+    utc,
+)
 from sessions import services
 from sessions.tests.factories import VPN_TREE, build_version
 from trees.models import Node, TreeVersion
@@ -467,9 +473,11 @@ def test_it_reports_per_engineer(data, alice, bob):
     alice.save()
     assert metrics.engineers(FEB) == [
         # V1 V3 V5 V7 P2 M1; judged V1 V3 V7; durations 60 120 300 660 2400
-        EngineerRow("alice", "Alice Archer", 6, 2 / 3, 300.0, 1),
+        # step time: the completed ones' steps, 60 + 120 + 300 + 660 + 2400
+        EngineerRow("alice", "Alice Archer", 6, 2 / 3, 300.0, 1, 0, 3540),
         # V2 V4 V6 P1 P3; judged V2 V4 P1 P3; durations 200 400 600 700
-        EngineerRow("bob", "", 5, 2 / 4, 400 + 0.5 * (600 - 400), 0),
+        # step time: 200 + 400 + 600 + 700, and the 45 s closed step of an active one
+        EngineerRow("bob", "", 5, 2 / 4, 400 + 0.5 * (600 - 400), 0, 0, 1945),
     ]
 
 
@@ -637,3 +645,36 @@ def test_the_reference_matches_postgresql_percentile_cont_bit_for_bit():
         group: tuple(_python_percentile_cont(values, f) for f in FRACTIONS.values())
         for group, values in groups.items()
     }
+
+
+# --- active time and hand-offs (SPEC §9) ------------------------------------------------
+
+
+def test_it_counts_active_time_and_attributes_step_time_to_who_took_it(clock, alice, bob):
+    mail = build_lifecycle_dataset(clock, alice, bob)
+    march = ReportFilter(date(2026, 3, 1), date(2026, 3, 31))
+
+    summary = metrics.summary(march)
+    # Active times 130, 150, 1,820 (wall clock 730, 150, 7,230).
+    assert (summary.median_duration_seconds, summary.p90_duration_seconds) == (
+        150.0,
+        150 + 0.8 * (1820 - 150),
+    )
+    # Baseline 1,200 s: (1,200 − 130) + (1,200 − 150) + 0.
+    assert summary.time_saved_seconds == 1070 + 1050
+    rows = {row.engineer: row for row in metrics.engineers(march)}
+    # alice owns M1 (M2 went to bob); her steps: M1's 90 + 40, M2's first 100.
+    assert (rows["alice"].sessions, rows["alice"].handoffs, rows["alice"].step_seconds) == (
+        1,
+        1,
+        230,
+    )
+    # bob: M2's 50 and M3's 20 + 1,800.
+    assert (rows["bob"].sessions, rows["bob"].handoffs, rows["bob"].step_seconds) == (2, 0, 1870)
+    assert rows["bob"].median_duration_seconds == (150 + 1820) / 2
+    nodes = {row.node_key: row for row in metrics.nodes(replace(march, tree=mail.tree))}
+    # check-size: active dwell 90 (paused 600 left out), 100, 50, 20.
+    assert (nodes["check-size"].visits, nodes["check-size"].median_dwell_seconds) == (4, 70.0)
+    assert nodes["check-size"].p90_dwell_seconds == 90 + 0.7 * (100 - 90)
+    assert nodes["check-size"].dropoffs == 1  # M2 ended on it
+    assert (nodes["archived"].visits, nodes["archived"].median_dwell_seconds) == (2, 920.0)

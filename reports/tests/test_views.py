@@ -459,9 +459,11 @@ def test_it_downloads_engineers_days_and_outcomes(charlie_client, data):
             "resolution_rate",
             "median_duration_seconds",
             "escalations",
+            "handoffs",
+            "step_seconds",
         ],
-        ["alice", "", "6", "0.6667", "300", "1"],
-        ["bob", "", "5", "0.5000", "500", "0"],
+        ["alice", "", "6", "0.6667", "300", "1", "0", "3540"],
+        ["bob", "", "5", "0.5000", "500", "0", "0", "1945"],
     ]
     days = read_csv(charlie_client.get(f"/reports/daily.csv?{FEB}"))
     assert days[0] == ["day", "sessions", "success", "partial", "failure", "neutral", "active"]

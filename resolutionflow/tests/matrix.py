@@ -28,7 +28,7 @@ from api.models import ApiToken
 from api.services import token_create
 from resolutionflow.tests.factories import UserFactory
 from sessions import services
-from sessions.models import Decision, OutcomeChange, Session
+from sessions.models import Decision, Handoff, Pause, Session, SessionChange
 from sessions.tests.factories import build_version
 from trees.models import TreeVersion
 
@@ -46,9 +46,15 @@ WATCHED_APPS = (
     "api",
 )
 # The rows a refused request could change in place (not only add or remove).
-CHECKSUMMED = (Session, Decision, OutcomeChange)
+CHECKSUMMED = (Session, Decision, SessionChange, Pause, Handoff)
 # How each checksummed model names the session its rows belong to.
-LINK_TO_SESSION = {Session: "pk", Decision: "session", OutcomeChange: "session"}
+LINK_TO_SESSION = {
+    Session: "pk",
+    Decision: "session",
+    SessionChange: "session",
+    Pause: "session",
+    Handoff: "session",
+}
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,11 @@ class World:
             return {"decision": self.open_step().pk, "notes": "Client installed, v5.2."}
         if name == "sessions:scratchpad":
             return {"scratchpad": "User on hotel wifi."}
+        if name == "sessions:hand-off":
+            return {"colleague": self.bob.pk, "note": "Creds reset, still failing."}
+        if name == "sessions:edit":
+            # Only the ticket: a field left out of the post keeps what is saved.
+            return {"ticket_ref": "T-1043", "back": "run"}
         if name == "sessions:close":
             return {"outcome": "resolved", "outcome_notes": "Fixed.", "next": "/sessions/"}
         if name == "sessions:complete":

@@ -87,6 +87,14 @@ sessions:notes           GET     login      405    405  405      405
 sessions:notes           POST    login      303    404  303      303
 sessions:scratchpad      GET     login      405    405  405      405
 sessions:scratchpad      POST    login      303    404  303      303
+sessions:pause           GET     login      405    405  405      405
+sessions:pause           POST    login      303    404  303      303
+sessions:resume          GET     login      405    405  405      405
+sessions:resume          POST    login      303    404  303      303
+sessions:hand-off        GET     login      405    405  405      405
+sessions:hand-off        POST    login      303    404  303      303
+sessions:edit            GET     login      200    404  200      200
+sessions:edit            POST    login      303    404  303      303
 sessions:export          GET     login      200    404  200      200
 sessions:export          POST    login      405    405  405      405
 sessions:history-csv     GET     login      403    403  200      200

@@ -72,6 +72,10 @@ def test_it_finds_the_state_changing_urls():
         "sessions:begin",
         "integrations:post",
         "integrations:retry",
+        "sessions:pause",
+        "sessions:resume",
+        "sessions:hand-off",
+        "sessions:edit",
     } <= names
     assert "sessions:history" not in names  # GET only
 

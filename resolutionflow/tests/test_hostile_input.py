@@ -135,7 +135,8 @@ LINK_PARAMETERS: dict[tuple[str, str], set[str]] = {
     ("trees:detail", "GET"): {"version", "ticket", "client", "summary"},
     ("sessions:history", "GET"): {"page", "close", "engineer"},
     ("sessions:close-form", "GET"): {"next"},
-    ("sessions:run", "GET"): {"complete"},
+    ("sessions:run", "GET"): {"complete", "handoff"},
+    ("sessions:edit", "GET"): {"back"},
     ("sessions:export", "GET"): {"detail", "upto", "download"},
     ("sessions:history-csv", "GET"): {"q", "status", "outcome", "tree", "engineer", "from", "to"},
     ("sessions:steps-csv", "GET"): {"q", "status", "outcome", "tree", "engineer", "from", "to"},
@@ -185,6 +186,8 @@ NO_INPUT = {
     # nonce, next) is tested end to end in api/tests/test_oidc.py.
     "oidc-login",
     "oidc-callback",
+    "sessions:pause",
+    "sessions:resume",
 }
 # Text fields people type into: each must refuse NUL bytes with a message.
 TEXT_FIELDS: dict[str, set[str]] = {
@@ -198,6 +201,8 @@ TEXT_FIELDS: dict[str, set[str]] = {
     "sessions:complete": {"outcome_notes", "next_steps"},
     "sessions:close": {"outcome_notes"},
     "token-new": {"name"},
+    "sessions:hand-off": {"note"},
+    "sessions:edit": {"ticket_ref", "client", "summary"},
 }
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/sessions/"}
 # Their valid body is prepared by answering a step first (World.valid_post).
@@ -792,7 +797,14 @@ def test_it_reads_every_posted_text_through_a_form_field():
     from django.core.validators import ProhibitNullCharactersValidator
 
     from api.forms import TokenForm
-    from sessions.forms import CompleteForm, NotesForm, PrepareForm, ScratchpadForm, StartForm
+    from sessions.forms import (
+        CompleteForm,
+        EditDetailsForm,
+        NotesForm,
+        PrepareForm,
+        ScratchpadForm,
+        StartForm,
+    )
 
     forms = {
         "token-new": TokenForm(),
@@ -801,6 +813,7 @@ def test_it_reads_every_posted_text_through_a_form_field():
         "sessions:notes": NotesForm(),
         "sessions:scratchpad": ScratchpadForm(),
         "sessions:complete": CompleteForm(),
+        "sessions:edit": EditDetailsForm(),
     }
     for name, form in forms.items():
         for text_field in TEXT_FIELDS[name]:

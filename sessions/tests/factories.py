@@ -3,7 +3,7 @@ from __future__ import annotations
 import factory
 
 from resolutionflow.tests.factories import UserFactory
-from sessions.models import Decision, Outcome, OutcomeChange, Session
+from sessions.models import Decision, Outcome, Session, SessionChange
 from trees.models import Choice, Node, Tree, TreeVersion
 
 VPN_TREE = {
@@ -111,6 +111,17 @@ class SessionFactory(factory.django.DjangoModelFactory):
     tree = factory.LazyAttribute(lambda s: s.version.tree)
     ticket_ref = factory.Sequence(lambda n: f"T-{1000 + n}")
     client = "Acme Ltd"
+    started_at = None
+    completed_at = None
+    # A completed session has its totals (the database insists on active time).
+    duration_seconds = factory.LazyAttribute(
+        lambda s: (
+            round((s.completed_at - s.started_at).total_seconds())
+            if s.completed_at and s.started_at
+            else None
+        )
+    )
+    active_seconds = factory.LazyAttribute(lambda s: s.duration_seconds)
 
 
 class DecisionFactory(factory.django.DjangoModelFactory):
@@ -128,11 +139,13 @@ class DecisionFactory(factory.django.DjangoModelFactory):
     session_started_at = factory.LazyAttribute(lambda d: d.session.started_at)
 
 
-class OutcomeChangeFactory(factory.django.DjangoModelFactory):
+class SessionChangeFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = OutcomeChange
+        model = SessionChange
 
     session = factory.SubFactory(SessionFactory)
-    new_outcome = factory.LazyFunction(lambda: Outcome.objects.get(code="resolved"))
+    field = "outcome"
+    old_value = ""
+    new_value = "resolved"
     changed_at = factory.LazyAttribute(lambda c: c.session.completed_at)
     source = "admin"

@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from sessions import services
-from sessions.models import Outcome, OutcomeChange, Session
+from sessions.models import Outcome, Session, SessionChange
 from sessions.tests.factories import OutcomeFactory, build_version, outcome
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +33,8 @@ def completed(alice, version, clock):
 NO_INLINES = {
     "decisions-TOTAL_FORMS": "0",
     "decisions-INITIAL_FORMS": "0",
-    "outcome_changes-TOTAL_FORMS": "0",
-    "outcome_changes-INITIAL_FORMS": "0",
+    "changes-TOTAL_FORMS": "0",
+    "changes-INITIAL_FORMS": "0",
 }
 
 
@@ -112,8 +112,8 @@ def test_it_changes_a_completed_sessions_outcome_through_the_audited_service(
     completed.refresh_from_db()
     assert completed.outcome.code == "resolved"
     assert completed.outcome_notes == "Fixed by L3 after all"
-    change = OutcomeChange.objects.latest("changed_at")
-    assert (change.old_outcome.code, change.new_outcome.code) == ("escalated", "resolved")
+    change = SessionChange.objects.filter(field="outcome").latest("changed_at")
+    assert (change.old_value, change.new_value) == ("escalated", "resolved")
     assert (change.changed_by, change.source, change.changed_at) == (
         admin_user,
         "admin",
@@ -179,7 +179,7 @@ def test_it_refuses_a_form_opened_on_an_active_session_completed_meanwhile(
         "navigation",
         "",
     )
-    assert OutcomeChange.objects.filter(session=session).count() == 1
+    assert SessionChange.objects.filter(session=session, field="outcome").count() == 1
 
 
 def test_it_refuses_to_clear_a_completed_sessions_outcome(admin_client_logged_in, completed):
@@ -196,7 +196,7 @@ def test_it_refuses_to_clear_a_completed_sessions_outcome(admin_client_logged_in
     assert "A completed session needs an outcome." in response.content.decode()
     completed.refresh_from_db()
     assert completed.outcome.code == "escalated"
-    assert OutcomeChange.objects.count() == 1
+    assert SessionChange.objects.filter(field="outcome").count() == 1
 
 
 def test_it_neither_adds_nor_deletes_sessions(admin_client_logged_in, completed):
@@ -333,20 +333,19 @@ def test_it_audits_the_old_and_new_notes_and_next_steps_of_a_correction(
     assert response.status_code == 302
     completed.refresh_from_db()
     assert completed.next_steps == "Close the ticket"
-    change = OutcomeChange.objects.filter(session=completed).last()
-    assert (change.old_outcome.code, change.new_outcome.code) == ("escalated", "resolved")
-    assert (change.old_outcome_notes, change.new_outcome_notes) == (
-        "To L3",
-        "Fixed by L3 after all",
-    )
-    assert (change.old_next_steps, change.new_next_steps) == ("", "Close the ticket")
+    latest = SessionChange.objects.filter(session=completed, changed_at=clock.now())
+    assert list(latest.values_list("field", "old_value", "new_value")) == [
+        ("outcome", "escalated", "resolved"),
+        ("outcome_notes", "To L3", "Fixed by L3 after all"),
+        ("next_steps", "", "Close the ticket"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("notes", "next_steps", "changed"),
     [
-        ("To L3 (ticket 4411)", "", ["notes"]),
-        ("To L3", "Chase L3 on Monday", ["next steps"]),
+        ("To L3 (ticket 4411)", "", ["outcome_notes"]),
+        ("To L3", "Chase L3 on Monday", ["next_steps"]),
     ],
     ids=["notes-only", "next-steps-only"],
 )
@@ -373,11 +372,9 @@ def test_it_audits_a_correction_of_the_notes_or_next_steps_only(
         notes,
         next_steps,
     )
-    changes = list(OutcomeChange.objects.filter(session=completed))
-    assert len(changes) == 2
-    assert changes[-1].old_outcome == changes[-1].new_outcome == outcome("escalated")
-    assert changes[-1].changed_texts == changed
-    assert (changes[-1].changed_by, changes[-1].source) == (admin_user, "admin")
+    later = list(SessionChange.objects.filter(session=completed, changed_at=clock.now()))
+    assert [c.field for c in later] == changed
+    assert all((c.changed_by, c.source) == (admin_user, "admin") for c in later)
 
 
 def test_it_writes_no_audit_row_for_a_save_that_changes_nothing(
@@ -403,7 +400,7 @@ def test_it_writes_no_audit_row_for_a_save_that_changes_nothing(
     assert response.status_code == 302
     session.refresh_from_db()
     assert session.outcome_notes == "Line 1\nLine 2"
-    assert OutcomeChange.objects.filter(session=session).count() == 1
+    assert SessionChange.objects.filter(session=session, field="outcome").count() == 1
 
 
 def test_it_shows_what_each_change_changed_on_the_change_page(
@@ -419,10 +416,9 @@ def test_it_shows_what_each_change_changed_on_the_change_page(
     html = admin_client_logged_in.get(change_url(completed)).content.decode()
 
     assert "What changed (old → new)" in html
-    assert "<strong>Outcome:</strong> — → Escalated" in html
-    assert "<strong>Notes:</strong> — → “To L3”</li>" in html
-    assert "<strong>Outcome:</strong> Escalated (unchanged)" in html
-    assert "<strong>Notes:</strong> “To L3” → “To L3, ticket 4411”" in html
+    assert "— → “escalated”" in html
+    assert "— → “To L3”" in html
+    assert "“To L3” → “To L3, ticket 4411”" in html
 
 
 # --- outcome labels are unique, ignoring case ----------------------------------------
@@ -533,30 +529,32 @@ def test_the_detail_page_shows_what_each_correction_changed(
     assert "sessions/detail.html" in [t.name for t in response.templates]
     html = response.content.decode()
     card = html[html.index('id="audit-title"') :]
+    # One entry per save: the completion, then each correction with only what it changed.
     assert card.count("<li>") == 3
     first, correction, next_steps = card.split("<li>")[1:]
-    assert "Set to" in first and "<dt>Notes</dt><dd>To L3</dd>" in first
+    assert "Set to" in first and "<dt>Outcome notes</dt><dd>To L3</dd>" in first
     assert "from navigation" in first
-    assert "changed to" in correction and "Escalated" in correction and "Resolved" in correction
-    assert "<dt>Notes before</dt><dd>To L3</dd>" in correction
-    assert "<dt>Notes after</dt><dd>Fixed by L3 &lt;after all&gt;</dd>" in correction
-    assert "Next steps before" not in correction
-    assert "from admin" in correction and "admin" in correction
-    assert "unchanged" in next_steps and "Notes before" not in next_steps
-    assert "<dt>Next steps before</dt><dd>None</dd>" in next_steps
-    assert "<dt>Next steps after</dt><dd>Close the ticket</dd>" in next_steps
+    assert "<dt>Outcome before</dt>" in correction and "Escalated" in correction
+    assert "<dt>Outcome after</dt>" in correction and "Resolved" in correction
+    assert "<dt>Outcome notes before</dt><dd>To L3</dd>" in correction
+    assert "<dt>Outcome notes after</dt><dd>Fixed by L3 &lt;after all&gt;</dd>" in correction
+    assert "Next steps" not in correction
+    assert "from admin" in correction
+    assert "Outcome" not in next_steps
+    assert "<dt>Next steps</dt><dd>Close the ticket</dd>" in next_steps
     # Someone else's session stays a 404.
     assert bob_client.get(detail).status_code == 404
 
 
-def test_the_detail_page_shows_an_audit_row_written_before_notes_were_kept(
+def test_the_detail_page_shows_an_audit_row_copied_from_the_old_outcome_audit(
     alice_client, completed, admin_user
 ):
-    # Rows from before migration 0010 have empty texts on both sides.
-    OutcomeChange.objects.create(
+    # Migration 0015 copies an old outcome-only row as one outcome change.
+    SessionChange.objects.create(
         session=completed,
-        old_outcome=outcome("escalated"),
-        new_outcome=outcome("resolved"),
+        field="outcome",
+        old_value="escalated",
+        new_value="resolved",
         changed_by=admin_user,
         changed_at=completed.completed_at,
         source="admin",
@@ -567,7 +565,7 @@ def test_the_detail_page_shows_an_audit_row_written_before_notes_were_kept(
     assert response.status_code == 200
     card = response.content.decode().split('id="audit-title"')[1]
     assert card.count("<li>") == 2
-    assert "Notes before" not in card
+    assert "Outcome notes before" not in card
 
 
 def test_it_refuses_notes_on_an_active_session_without_an_outcome(
@@ -590,4 +588,4 @@ def test_it_refuses_notes_on_an_active_session_without_an_outcome(
     assert "Choose an outcome to complete this session" in response.content.decode()
     session.refresh_from_db()
     assert (session.is_active, session.next_steps) == (True, "")
-    assert not OutcomeChange.objects.filter(session=session).exists()
+    assert not SessionChange.objects.filter(session=session).exists()

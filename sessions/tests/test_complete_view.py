@@ -12,7 +12,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from sessions import services
-from sessions.models import ClosedFrom, Decision, OutcomeChange, Session
+from sessions.models import ClosedFrom, Decision, Session, SessionChange
 from sessions.tests.factories import build_version, outcome
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def assert_unchanged(session: Session) -> None:
     session.refresh_from_db()
     assert session.completed_at is None
     assert session.outcome is None
-    assert not OutcomeChange.objects.filter(session=session).exists()
+    assert not SessionChange.objects.filter(session=session, field="outcome").exists()
     assert session.decisions.open().count() == 1
 
 
@@ -98,9 +98,9 @@ def test_it_returns_the_completed_card_and_a_toast_to_htmx(alice_client, alice, 
 def test_it_audits_the_close_as_from_history(alice_client, alice, session, clock):
     alice_client.post(url(session), from_history(outcome="resolved_externally"), **htmx(session))
 
-    change = OutcomeChange.objects.get(session=session)
-    assert change.old_outcome is None
-    assert change.new_outcome.code == "resolved_externally"
+    change = SessionChange.objects.get(session=session, field="outcome")
+    assert change.old_value == ""
+    assert change.new_value == "resolved_externally"
     assert change.changed_by == alice
     assert change.changed_at == clock.now()
     assert change.source == ClosedFrom.HISTORY
@@ -145,7 +145,7 @@ def test_it_lets_a_manager_close_an_engineers_session(charlie_client, charlie, s
     assert "<dt>Engineer</dt>" in response.text  # managers' cards name the engineer
     session.refresh_from_db()
     assert session.closed_by == charlie
-    assert OutcomeChange.objects.get(session=session).changed_by == charlie
+    assert SessionChange.objects.get(session=session, field="outcome").changed_by == charlie
 
 
 def test_it_hides_another_engineers_session(bob_client, session):
@@ -253,7 +253,7 @@ def test_it_refreshes_the_card_of_a_session_closed_elsewhere(alice_client, bob, 
     }
     session.refresh_from_db()
     assert session.outcome.code == "resolved"
-    assert OutcomeChange.objects.filter(session=session).count() == 1
+    assert SessionChange.objects.filter(session=session, field="outcome").count() == 1
 
 
 def test_it_says_you_closed_it_when_it_was_you_in_another_tab(alice_client, alice, session):
@@ -314,7 +314,9 @@ def test_it_goes_on_to_the_detail_page_from_navigation(alice_client, session):
     session.refresh_from_db()
     assert session.closed_from == ClosedFrom.NAVIGATION
     assert session.next_steps == "Monitor for a day"
-    assert OutcomeChange.objects.get(session=session).source == ClosedFrom.NAVIGATION
+    assert (
+        SessionChange.objects.get(session=session, field="outcome").source == ClosedFrom.NAVIGATION
+    )
 
 
 def test_it_redirects_htmx_from_navigation_on_the_client(alice_client, session):

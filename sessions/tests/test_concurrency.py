@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from sessions import services
-from sessions.models import Decision, OutcomeChange
+from sessions.models import Decision, Handoff, SessionChange
 from sessions.tests.factories import build_version, outcome
 
 pytestmark = [
@@ -85,7 +85,7 @@ def test_it_completes_exactly_once_when_twenty_close_at_once(alice, charlie):
     results = race(20, close)
 
     assert results == Counter({"ok": 1, "conflict": 19})
-    assert OutcomeChange.objects.filter(session=session).count() == 1
+    assert SessionChange.objects.filter(session=session, field="outcome").count() == 1
     assert not Decision.objects.filter(session=session, exited_at__isnull=True).exists()
 
 
@@ -116,3 +116,64 @@ def test_an_answer_racing_a_close_leaves_a_consistent_session(alice):
 
 def test_reference_data_survives_transactional_tests():
     assert outcome("resolved").is_builtin
+
+
+def test_exactly_one_of_ten_hand_offs_wins(alice, bob, charlie):
+    """Ten hand-offs of the same page (to bob or charlie) at once: one moves the session."""
+    version = build_version()
+    session = services.session_create(tree=version.tree, engineer=alice)
+    step = session.decisions.get()
+
+    def hand_off(i: int) -> str:
+        services.session_hand_off(
+            session=session,
+            to=bob if i % 2 else charlie,
+            by=alice,
+            note=f"attempt {i}",
+            decision_id=step.pk,
+        )
+        return "ok"
+
+    results = race(10, hand_off)
+
+    assert results == Counter({"ok": 1, "conflict": 9})
+    assert Handoff.objects.filter(session=session).count() == 1
+    session.refresh_from_db()
+    assert session.engineer_id == Handoff.objects.get(session=session).to_engineer_id
+    steps = list(session.decisions.order_by("seq"))
+    assert [d.exit for d in steps] == [Decision.Exit.HANDED_OFF, ""]
+    assert steps[1].engineer_id == session.engineer_id
+
+
+def test_pause_resume_and_an_answer_racing_keep_the_clock_consistent(alice):
+    version = build_version()
+    for _ in range(4):
+        session = services.session_create(tree=version.tree, engineer=alice)
+        step = session.decisions.get()
+        yes = step.node.choices.get(label="Yes").pk
+
+        def work(i: int, session=session, step=step, yes=yes) -> str:
+            if i == 0:
+                services.decision_answer(session=session, decision_id=step.pk, choice_id=yes)
+                return "answered"
+            if i == 1:
+                services.session_pause(session=session, by=alice)
+                return "paused"
+            services.session_resume(session=session, by=alice)
+            return "resumed"
+
+        results = race(3, work)
+
+        assert results == Counter({"answered": 1, "paused": 1, "resumed": 1})
+        session.refresh_from_db()
+        pauses = list(session.pauses.all())
+        assert len(pauses) <= 1
+        assert len(session.pauses.filter(ended_at__isnull=True)) == (1 if session.paused_at else 0)
+        for pause in pauses:
+            # Every pause lies inside the step it was taken on.
+            assert pause.decision.entered_at <= pause.started_at
+            if pause.decision.exited_at is not None:
+                assert pause.ended_at is not None
+                assert pause.ended_at <= pause.decision.exited_at
+        first = session.decisions.get(seq=1)
+        assert first.active_seconds is not None and first.active_seconds <= first.duration_seconds

@@ -21,7 +21,7 @@ from django.urls import reverse
 from resolutionflow.tests.factories import UserFactory
 from resolutionflow.tests.matrix import print_count
 from sessions import services
-from sessions.models import ClosedFrom, Decision, Outcome, OutcomeChange, Session
+from sessions.models import ClosedFrom, Decision, Outcome, Session, SessionChange
 from sessions.tests.factories import build_version
 
 pytestmark = [
@@ -150,10 +150,10 @@ def test_twenty_closers_through_history_navigation_and_admin_complete_once(peopl
     assert len(refused) == 19, statuses
     assert session.completed_at is not None
     assert session.closed_from == ClosedFrom(winners[0])
-    audit = OutcomeChange.objects.filter(session=session)
+    audit = SessionChange.objects.filter(session=session, field="outcome")
     assert audit.count() == 1
     assert audit.get().source == winners[0]
-    assert audit.get().new_outcome_id == session.outcome_id
+    assert audit.get().new_value == session.outcome.code
     assert not Decision.objects.filter(session=session, exited_at__isnull=True).exists()
     last = session.decisions.order_by("-seq").first()
     assert last.exit == Decision.Exit.SESSION_CLOSED
@@ -198,7 +198,7 @@ def test_answers_racing_closes_leave_a_consistent_session(people):
         assert answers_ok <= 1, (round_, statuses)
         session.refresh_from_db()
         assert session.completed_at is not None
-        assert OutcomeChange.objects.filter(session=session).count() == 1
+        assert SessionChange.objects.filter(session=session, field="outcome").count() == 1
         decisions = list(session.decisions.order_by("seq"))
         assert not [d for d in decisions if d.exited_at is None], "an open step after completion"
         assert decisions[-1].exit == Decision.Exit.SESSION_CLOSED

@@ -8,7 +8,7 @@ import pytest
 from resolutionflow import clock as clock_module
 from resolutionflow.tests.factories import UserFactory
 from sessions.demo import ACTIVE_SESSIONS, PREPARED_SESSIONS, seed_history
-from sessions.models import Decision, OutcomeChange, Session
+from sessions.models import Decision, Handoff, Pause, Session, SessionChange
 from sessions.tests.factories import build_version
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +120,7 @@ def test_it_seeds_a_realistic_history_through_the_services(demo_world):
     median = durations[len(durations) // 2]
     assert durations[0] < 2 * 60 and 3 * 60 < median < 45 * 60 and durations[-1] > 30 * 60
     # Every outcome is audited exactly once, as the services do it.
-    assert OutcomeChange.objects.count() == 80
+    assert SessionChange.objects.filter(field="outcome").count() == 80
 
 
 def test_it_keeps_the_timing_invariants(demo_world):
@@ -133,7 +133,7 @@ def test_it_keeps_the_timing_invariants(demo_world):
         for before, after in zip(steps, steps[1:], strict=False):
             assert before.exited_at == after.entered_at  # contiguous: no gaps
         open_steps = [d for d in steps if d.exited_at is None]
-        on_path = [d for d in steps if not d.undone and d.exit != "backtracked"]
+        on_path = [d for d in steps if not d.undone and d.exit not in ("backtracked", "handed_off")]
         assert session.step_count == len(on_path)
         if session.is_completed:
             assert open_steps == []
@@ -141,8 +141,16 @@ def test_it_keeps_the_timing_invariants(demo_world):
             assert steps[-1].exited_at == session.completed_at
             total = sum(d.duration_seconds for d in steps)
             assert abs(total - session.duration_seconds) <= len(steps)
+            # SPEC §9: the step active times add up to the session's.
+            active = sum(d.active_seconds for d in steps)
+            assert abs(active - session.active_seconds) <= len(steps)
+            assert session.active_seconds <= session.duration_seconds
         else:
             assert open_steps == [steps[-1]]
+    # Pauses, idle gaps and hand-offs in realistic proportions (SPEC §9).
+    assert Pause.objects.filter(kind="manual").exists()
+    assert Handoff.objects.filter(to_engineer__username="engineer", session__completed_at=None)
+    assert Handoff.objects.count() < Session.objects.count() / 5
     for session in Session.objects.prepared():
         assert not session.decisions.exists()
         assert session.created_by.username == "manager"
@@ -159,8 +167,10 @@ def test_it_is_idempotent(demo_world):
 def test_it_is_deterministic(demo_world):
     seed_history(sessions=30, now=NOW)
     before = signature()
+    Pause.objects.all().delete()
+    Handoff.objects.all().delete()
     Decision.objects.all().delete()
-    OutcomeChange.objects.all().delete()
+    SessionChange.objects.all().delete()
     Session.objects.all().delete()
 
     seed_history(sessions=30, now=NOW)

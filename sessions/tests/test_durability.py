@@ -6,7 +6,7 @@ import pytest
 from django.core import serializers
 
 from sessions import services
-from sessions.models import Decision, OutcomeChange, Session
+from sessions.models import Decision, Session, SessionChange
 from sessions.tests.factories import build_version, outcome
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ class Injected(Exception):
 def snapshot() -> str:
     """Every session, step and audit row, serialised: equal snapshots mean nothing changed."""
     rows = [*Session.objects.order_by("pk"), *Decision.objects.order_by("pk")]
-    rows += list(OutcomeChange.objects.order_by("pk"))
+    rows += list(SessionChange.objects.order_by("pk"))
     return serializers.serialize("json", rows)
 
 
@@ -77,7 +77,7 @@ def test_a_failure_while_completing_changes_nothing(session, alice, monkeypatch)
         raise Injected("audit")
 
     # The session row and its last step are written when the audit row fails.
-    monkeypatch.setattr(OutcomeChange.objects, "create", explode)
+    monkeypatch.setattr(SessionChange.objects, "bulk_create", explode)
 
     with pytest.raises(Injected):
         services.session_complete(session=session, outcome=outcome("resolved"), by=alice)

@@ -170,7 +170,8 @@ def test_it_lists_the_path_in_standard_and_every_record_in_full(golden_session):
 def test_it_reads_the_steps_in_one_query_with_the_session_preselected(
     golden_session, django_assert_num_queries
 ):
-    with django_assert_num_queries(1):
+    # The steps, and the audit of changes (pauses and hand-offs only when there are any).
+    with django_assert_num_queries(2):
         data = exports.export_data(golden_session, detail="full")
     for fmt in exports.FORMATS:
         with django_assert_num_queries(0):
@@ -192,10 +193,14 @@ SESSION_KEYS = [
     "started_at",
     "completed_at",
     "duration_seconds",
+    "active_seconds",
     "outcome",
     "outcome_notes",
     "next_steps",
     "scratchpad",
+    "pauses",
+    "handoffs",
+    "changes",
     "steps",
 ]
 STEP_KEYS = [
@@ -208,6 +213,8 @@ STEP_KEYS = [
     "entered_at",
     "exited_at",
     "duration_seconds",
+    "active_seconds",
+    "engineer",
     "exit",
     "undone",
 ]
@@ -679,6 +686,7 @@ def test_it_streams_the_history_as_csv_for_managers(charlie_client, history):
         "started",
         "completed",
         "duration_seconds",
+        "active_seconds",
         "steps",
     ]
     by_id = {row["id"]: row for row in rows}
@@ -695,6 +703,7 @@ def test_it_streams_the_history_as_csv_for_managers(charlie_client, history):
         "started": "2026-02-10T09:15:00.123456Z",
         "completed": "2026-02-10T09:16:30.123456Z",
         "duration_seconds": "90",
+        "active_seconds": "90",
         "steps": "1",
     }
     assert by_id[str(history["active"].pk)]["status"] == "active"
@@ -733,6 +742,8 @@ def test_it_streams_every_step_record_as_csv(charlie_client, history):
         "entered_at",
         "exited_at",
         "duration_seconds",
+        "active_seconds",
+        "engineer",
         "exit",
         "undone",
     ]

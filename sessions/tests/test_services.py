@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from sessions import services
-from sessions.models import ClosedFrom, Decision, OutcomeChange, Session
+from sessions.models import ClosedFrom, Decision, Session, SessionChange
 from sessions.tests.factories import SessionFactory, build_version, outcome
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +21,10 @@ def version(db):
 @pytest.fixture
 def started(alice, version, clock):
     return services.session_create(tree=version.tree, engineer=alice, ticket_ref="T-1")
+
+
+def audit_of(session: Session) -> list[tuple[str, str, str]]:
+    return list(session.changes.values_list("field", "old_value", "new_value"))
 
 
 def open_step(session: Session) -> Decision:
@@ -247,15 +251,14 @@ def test_it_completes_closing_the_open_step(started, alice, clock):
     assert step.exited_at == session.completed_at
     assert step.exit == Decision.Exit.SESSION_CLOSED
     assert not session.decisions.open().exists()
-    audit = OutcomeChange.objects.get(session=session)
-    assert (audit.old_outcome, audit.new_outcome.code, audit.changed_by) == (
-        None,
-        "resolved",
-        alice,
-    )
-    assert audit.source == "navigation"
-    assert (audit.old_outcome_notes, audit.new_outcome_notes) == ("", "Fixed")
-    assert (audit.old_next_steps, audit.new_next_steps) == ("", "Monitor")
+    audit = audit_of(session)
+    assert audit == [
+        ("outcome", "", "resolved"),
+        ("outcome_notes", "", "Fixed"),
+        ("next_steps", "", "Monitor"),
+    ]
+    row = SessionChange.objects.get(session=session, field="outcome")
+    assert (row.changed_by, row.source, row.changed_at) == (alice, "navigation", clock.now())
 
 
 def test_it_refuses_to_complete_twice(started, alice, bob, clock):
@@ -267,7 +270,7 @@ def test_it_refuses_to_complete_twice(started, alice, bob, clock):
     assert "alice" in excinfo.value.message
     started.refresh_from_db()
     assert started.outcome.code == "resolved"
-    assert OutcomeChange.objects.count() == 1
+    assert SessionChange.objects.filter(field="outcome").count() == 1
 
 
 def test_it_refuses_to_complete_a_prepared_session(alice, version, clock):
@@ -308,8 +311,12 @@ def test_it_audits_an_outcome_correction(started, alice, admin_user, clock):
 
     started.refresh_from_db()
     assert started.outcome.code == "escalated"
-    change = OutcomeChange.objects.order_by("-changed_at").first()
-    assert (change.old_outcome.code, change.new_outcome.code) == ("resolved", "escalated")
+    change = SessionChange.objects.order_by("-changed_at").first()
+    assert (change.field, change.old_value, change.new_value) == (
+        "outcome",
+        "resolved",
+        "escalated",
+    )
     assert (change.changed_by, change.source, change.changed_at) == (
         admin_user,
         "admin",
@@ -343,19 +350,19 @@ def test_it_keeps_the_old_and_new_notes_and_next_steps_of_a_correction(
         "Fixed by L3",
         "None",
     )
-    change = OutcomeChange.objects.order_by("changed_at").last()
-    assert (change.old_outcome.code, change.new_outcome.code) == ("escalated", "resolved")
-    assert (change.old_outcome_notes, change.new_outcome_notes) == ("To L3", "Fixed by L3")
-    assert (change.old_next_steps, change.new_next_steps) == ("Wait for L3", "None")
-    assert change.outcome_changed and change.notes_changed and change.next_steps_changed
+    assert audit_of(started)[-3:] == [
+        ("outcome", "escalated", "resolved"),
+        ("outcome_notes", "To L3", "Fixed by L3"),
+        ("next_steps", "Wait for L3", "None"),
+    ]
 
 
 @pytest.mark.parametrize(
     ("notes", "next_steps", "changed"),
     [
-        ("Typo fixed", None, ["notes"]),
-        (None, "Call back Monday", ["next steps"]),
-        ("Typo fixed", "Call back Monday", ["notes", "next steps"]),
+        ("Typo fixed", None, ["outcome_notes"]),
+        (None, "Call back Monday", ["next_steps"]),
+        ("Typo fixed", "Call back Monday", ["outcome_notes", "next_steps"]),
     ],
     ids=["notes", "next-steps", "both"],
 )
@@ -375,14 +382,14 @@ def test_it_audits_a_correction_of_the_texts_only(
         next_steps=next_steps,
     )
 
-    change = OutcomeChange.objects.order_by("changed_at").last()
-    assert OutcomeChange.objects.filter(session=started).count() == 2
-    assert change.old_outcome == change.new_outcome == outcome("resolved")
-    assert not change.outcome_changed
-    assert change.changed_texts == changed
-    assert change.old_outcome_notes == "Typo fxed"
-    assert change.new_outcome_notes == (notes or "Typo fxed")
-    assert (change.changed_by, change.changed_at) == (admin_user, clock.now())
+    # The completion's outcome and notes, then only the texts that changed.
+    assert SessionChange.objects.filter(session=started, field="outcome").count() == 1
+    later = SessionChange.objects.filter(session=started, changed_at=clock.now())
+    assert [c.field for c in later] == changed
+    if notes:
+        assert later.get(field="outcome_notes").old_value == "Typo fxed"
+        assert later.get(field="outcome_notes").new_value == notes
+    assert all(c.changed_by == admin_user for c in later)
 
 
 def test_it_writes_no_audit_row_when_a_correction_changes_nothing(started, alice, admin_user):
@@ -398,7 +405,7 @@ def test_it_writes_no_audit_row_when_a_correction_changes_nothing(started, alice
         next_steps="",
     )
 
-    assert OutcomeChange.objects.filter(session=started).count() == 1
+    assert SessionChange.objects.filter(session=started, field="outcome").count() == 1
 
 
 def test_it_adds_step_durations_up_to_the_total(started, alice, clock):

@@ -11,13 +11,19 @@ from sessions.models import Session
 
 
 def get_session_for_user(
-    request: HtmxHttpRequest, session_id: uuid.UUID, *, for_closing: bool = False
+    request: HtmxHttpRequest,
+    session_id: uuid.UUID,
+    *,
+    for_closing: bool = False,
+    for_writing: bool = False,
 ) -> Session:
-    """The session if this person may see it (or close it), else 404.
+    """The session if this person may see it (or change it), else 404.
 
     Another engineer's session is a 404, never a 403 that would confirm it exists.
-    Managers see everyone's (`view_all_sessions`); closing someone else's
-    session also needs `close_any_session`.
+    Who may see it is `Session.objects.visible_to` (managers, the owner, and,
+    read-only, whoever took a step before handing it on: SPEC §9). Stepping
+    through it (`for_writing`) needs the owner or `view_all_sessions`, as
+    before; closing someone else's session also needs `close_any_session`.
     """
     user = request.user
     session = (
@@ -30,7 +36,19 @@ def get_session_for_user(
     # One's own session needs no permission lookup (two queries saved on every step).
     if session.engineer_id == user.pk:
         return session
-    perm = "flow_sessions.close_any_session" if for_closing else "flow_sessions.view_all_sessions"
-    if not user.has_perm(perm):
+    if for_closing:
+        if not user.has_perm("flow_sessions.close_any_session"):
+            raise Http404("No such session.")
+        return session
+    if for_writing:
+        if not user.has_perm("flow_sessions.view_all_sessions"):
+            raise Http404("No such session.")
+        return session
+    if not Session.objects.visible_to(user).filter(pk=session.pk).exists():
         raise Http404("No such session.")
     return session
+
+
+def may_change(user, session: Session) -> bool:
+    """Whether `user` may step, pause, hand off or edit `session` (not only read it)."""
+    return session.engineer_id == user.pk or user.has_perm("flow_sessions.view_all_sessions")

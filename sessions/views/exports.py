@@ -101,7 +101,11 @@ def export(request: HtmxHttpRequest, session_id: uuid.UUID, fmt: str) -> HttpRes
 
 
 def export_panel_context(
-    session: Session, *, data: exports.ExportData | None = None, fmt: str = "psa"
+    session: Session,
+    *,
+    data: exports.ExportData | None = None,
+    fmt: str = "psa",
+    pauses=None,
 ) -> dict:
     """What the Export panel shows: the picker, the preview and the text to copy.
 
@@ -112,7 +116,7 @@ def export_panel_context(
     note otherwise, at the picked detail level.
     """
     if data is None:
-        data = exports.export_data(session)
+        data = exports.export_data(session, with_changes=fmt == "json", pauses=pauses)
     copy_fmt = "markdown" if fmt == "markdown" else "psa"
     preview = exports.render(data, fmt)
     return {
@@ -147,6 +151,7 @@ HISTORY_COLUMNS = (
     "started",
     "completed",
     "duration_seconds",
+    "active_seconds",
     "steps",
 )
 STEPS_COLUMNS = (
@@ -160,6 +165,8 @@ STEPS_COLUMNS = (
     "entered_at",
     "exited_at",
     "duration_seconds",
+    "active_seconds",
+    "engineer",
     "exit",
     "undone",
 )
@@ -196,6 +203,7 @@ def _history_rows(sessions: QuerySet[Session]) -> Iterator[list]:
         "completed_at",
         "outcome__code",
         "duration_seconds",
+        "active_seconds",
         "step_count",
     )
     for (
@@ -209,6 +217,7 @@ def _history_rows(sessions: QuerySet[Session]) -> Iterator[list]:
         completed,
         outcome,
         duration,
+        active,
         steps,
     ) in rows.iterator(chunk_size=CSV_CHUNK_SIZE):
         yield [
@@ -223,6 +232,7 @@ def _history_rows(sessions: QuerySet[Session]) -> Iterator[list]:
             started,
             completed,
             duration,
+            active,
             steps,
         ]
 

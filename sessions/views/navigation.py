@@ -9,9 +9,11 @@ everything works with JavaScript off.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Prefetch, prefetch_related_objects
@@ -28,15 +30,25 @@ from sessions import services
 from sessions.forms import (
     AnswerForm,
     CompleteForm,
+    EditDetailsForm,
+    HandoffForm,
     NotesForm,
     PrepareForm,
     ScratchpadForm,
     StartForm,
     StepForm,
 )
-from sessions.models import Decision, Session
+from sessions.models import (
+    ChangeSource,
+    Decision,
+    Handoff,
+    Outcome,
+    Pause,
+    Session,
+    SessionChange,
+)
 from sessions.services import InvalidInput, SessionCompleted, SessionConflict
-from sessions.views.common import get_session_for_user
+from sessions.views.common import get_session_for_user, may_change
 from sessions.views.exports import export_panel_context
 from trees.models import Choice, Node, Tree
 
@@ -71,10 +83,12 @@ def _run_context(
     notes: str | None = None,
     lost_notes: str | None = None,
     complete_form: CompleteForm | None = None,
+    handoff_form: HandoffForm | None = None,
     node: Node | None = None,
 ) -> dict:
     """`node`: the open step's node when the caller has it already (the service
     that opened the step loaded it), which saves reading it again."""
+    now = clock.now()
     decisions = list(session.decisions.order_by("seq"))
     current = next((d for d in decisions if d.exited_at is None), None)
     if current is None or not session.is_active:
@@ -109,7 +123,12 @@ def _run_context(
         "notes_value": notes,
         "complete_form": complete_form,
         "complete_inline": complete_form.is_bound or request.GET.get("complete") == "1",
-        "now": clock.now(),
+        "handoff_form": handoff_form or HandoffForm(session=session),
+        "handoff_inline": (handoff_form is not None and handoff_form.is_bound)
+        or request.GET.get("handoff") == "1",
+        "active_since": session.active_since(now),
+        "active_elapsed": session.active_elapsed(now),
+        "now": now,
     }
 
 
@@ -122,6 +141,7 @@ def render_run_page(
     notes: str | None = None,
     lost_notes: str | None = None,
     complete_form: CompleteForm | None = None,
+    handoff_form: HandoffForm | None = None,
     partial: bool | None = None,
     node: Node | None = None,
 ) -> HttpResponse:
@@ -139,6 +159,7 @@ def render_run_page(
         notes=notes,
         lost_notes=lost_notes,
         complete_form=complete_form,
+        handoff_form=handoff_form,
         node=node,
     )
     template = f"{RUN_TEMPLATE}#step" if partial else RUN_TEMPLATE
@@ -169,13 +190,14 @@ def _form_message(form) -> str:
 def run(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     """The navigation page: the open step of an active session (resume lands here)."""
     session = get_session_for_user(request, session_id)
-    if session.is_completed:
+    if session.is_completed or not may_change(request.user, session):
+        # Someone who handed the session on reads it on the detail page.
         return HttpResponseRedirect(session.get_absolute_url())
     return render_run_page(request, session, partial=False)
 
 
 def _step_action(request: HtmxHttpRequest, session_id: uuid.UUID, action: str) -> HttpResponse:
-    session = get_session_for_user(request, session_id)
+    session = get_session_for_user(request, session_id, for_writing=True)
     form = (AnswerForm if action == "answer" else StepForm)(request.POST)
     posted_notes = request.POST.get("notes")
     if not form.is_valid():
@@ -242,7 +264,7 @@ def _retarget_step(response: HttpResponse) -> HttpResponse:
 @login_required
 def notes(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     """Save the open step's notes without answering it (autosave, or `Save notes`)."""
-    session = get_session_for_user(request, session_id)
+    session = get_session_for_user(request, session_id, for_writing=True)
     form = NotesForm(request.POST)
     if not form.is_valid():
         response = _invalid(request, session, _form_message(form), notes=request.POST.get("notes"))
@@ -268,7 +290,7 @@ def notes(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
 @login_required
 def scratchpad(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     """Save the scratchpad (autosaved about a second after typing stops)."""
-    session = get_session_for_user(request, session_id)
+    session = get_session_for_user(request, session_id, for_writing=True)
     form = ScratchpadForm(request.POST)
     if not form.is_valid():
         if request.htmx:
@@ -288,6 +310,110 @@ def scratchpad(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
         return render(request, f"{RUN_TEMPLATE}#scratchpad-saved", {"saved_at": clock.now()})
     messages.success(request, "Scratchpad saved.")
     return HttpResponseSeeOther(_run_url(session))
+
+
+# --- pausing, handing off, editing details (SPEC §9) ---------------------------------
+
+
+@require_POST
+@login_required
+def pause(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Stop the clock; the page shows the session paused (the counter stops)."""
+    session = get_session_for_user(request, session_id, for_writing=True)
+    try:
+        services.session_pause(session=session, by=request.user)
+    except SessionConflict as exc:
+        return _conflict(request, session, exc)
+    messages.success(request, "Session paused: the clock is stopped until you resume.")
+    return _see_other(request, _run_url(session))
+
+
+@require_POST
+@login_required
+def resume(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Start the clock again."""
+    session = get_session_for_user(request, session_id, for_writing=True)
+    try:
+        services.session_resume(session=session, by=request.user)
+    except SessionConflict as exc:
+        return _conflict(request, session, exc)
+    messages.success(request, "Session resumed: the clock is running again.")
+    return _see_other(request, _run_url(session))
+
+
+@require_POST
+@login_required
+def hand_off(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Hand the session to a colleague with a note; then on to its detail page."""
+    session = get_session_for_user(request, session_id, for_writing=True)
+    form = HandoffForm(request.POST, session=session)
+    if not form.is_valid():
+        session.refresh_from_db()
+        return render_run_page(request, session, status=422, handoff_form=form, partial=False)
+    data = form.cleaned_data
+    try:
+        handoff = services.session_hand_off(
+            session=session,
+            to=data["colleague"],
+            by=request.user,
+            note=data["note"],
+            decision_id=data["decision"],
+            notes=data["notes"],
+        )
+    except SessionConflict as exc:
+        return _conflict(request, session, exc)
+    except InvalidInput as exc:
+        form.add_error(None, exc.message)
+        session.refresh_from_db()
+        return render_run_page(request, session, status=422, handoff_form=form, partial=False)
+    messages.success(
+        request,
+        f"Handed to {display_name(handoff.to_engineer)}: the session is on their home page.",
+    )
+    return _see_other(request, session.get_absolute_url())
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def edit_details(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """`Edit details`: ticket, client and summary, audited after the start."""
+    session = get_session_for_user(request, session_id, for_writing=True)
+    back = request.POST.get("back") or request.GET.get("back")
+    back_url = _run_url(session) if back == "run" and session.is_active else None
+    back_url = back_url or session.get_absolute_url()
+    if request.method == "POST":
+        form = EditDetailsForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            changes = services.session_edit_details(
+                session=session,
+                by=request.user,
+                source=ChangeSource.NAVIGATION if back == "run" else ChangeSource.DETAIL,
+                ticket_ref=data["ticket_ref"],
+                client=data["client"],
+                summary=data["summary"],
+            )
+            messages.success(
+                request,
+                f"Details saved ({', '.join(c.get_field_display().lower() for c in changes)})."
+                if changes
+                else "Details saved: nothing had changed.",
+            )
+            return HttpResponseSeeOther(back_url)
+    else:
+        form = EditDetailsForm(
+            initial={
+                "ticket_ref": session.ticket_ref,
+                "client": session.client,
+                "summary": session.summary,
+            }
+        )
+    return render(
+        request,
+        "sessions/edit_details.html",
+        {"session": session, "form": form, "back": back or "", "back_url": back_url},
+        status=422 if form.is_bound else 200,
+    )
 
 
 # --- starting ---------------------------------------------------------------------
@@ -324,7 +450,7 @@ def start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def begin(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     """Start a prepared session: its clock starts now."""
-    session = get_session_for_user(request, session_id)
+    session = get_session_for_user(request, session_id, for_writing=True)
     try:
         services.session_start(session=session)
     except SessionConflict as exc:
@@ -385,20 +511,32 @@ class TimelineStep:
     decision: Decision
     seconds: float
     fraction: float
+    pauses: tuple = ()
+    handoff: Handoff | None = None
 
     @property
     def label(self) -> str:
         """What happened to the step, in words (never colour alone)."""
         if self.decision.exit == Decision.Exit.BACKTRACKED:
             return "went back"
+        if self.decision.exit == Decision.Exit.HANDED_OFF:
+            return "handed off"
         if self.decision.undone:
             return "undone"
         if self.decision.exited_at is None:
             return "in progress"
         return ""
 
+    @property
+    def shows_active(self) -> bool:
+        """Whether the step's active time differs from its span (it held a pause)."""
+        d = self.decision
+        return d.active_seconds is not None and d.active_seconds != d.duration_seconds
 
-def _timeline(session: Session, decisions: list[Decision], now) -> list[TimelineStep]:
+
+def _timeline(
+    session: Session, decisions: list[Decision], now, *, pauses=(), handoffs=()
+) -> list[TimelineStep]:
     seconds = [
         d.duration_seconds
         if d.duration_seconds is not None
@@ -406,32 +544,110 @@ def _timeline(session: Session, decisions: list[Decision], now) -> list[Timeline
         for d in decisions
     ]
     total = max(sum(seconds), session.elapsed.total_seconds() if session.elapsed else 0, 1)
+    by_step: dict[int, list[Pause]] = {}
+    for pause in pauses:
+        by_step.setdefault(pause.decision_id, []).append(pause)
+    handoff_at = {h.at: h for h in handoffs}
     return [
-        TimelineStep(decision=d, seconds=s, fraction=round(s / total, 4))
+        TimelineStep(
+            decision=d,
+            seconds=s,
+            fraction=round(s / total, 4),
+            pauses=tuple(by_step.get(d.pk, ())),
+            handoff=handoff_at.get(d.exited_at) if d.exit == Decision.Exit.HANDED_OFF else None,
+        )
         for d, s in zip(decisions, seconds, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """The audit rows of one save (same moment, person and place), shown together."""
+
+    changed_at: object
+    changed_by: object
+    source: str
+    rows: list[dict]
+
+    @property
+    def is_completion(self) -> bool:
+        return any(r["field"] == "outcome" and not r["old"] for r in self.rows)
+
+
+def change_events(changes: list[SessionChange], *, known=()) -> list[ChangeEvent]:
+    """Group audit rows by save; outcome codes become Outcome rows for the badges
+    (`known`: outcomes already loaded, such as the session's own)."""
+    outcomes = {o.code: o for o in known}
+    codes = {
+        v
+        for c in changes
+        if c.field == SessionChange.Field.OUTCOME
+        for v in (c.old_value, c.new_value)
+        if v
+    }
+    if codes - set(outcomes):
+        outcomes.update((o.code, o) for o in Outcome.objects.filter(code__in=codes - set(outcomes)))
+    events: list[ChangeEvent] = []
+    saves = itertools.groupby(changes, key=lambda c: (c.changed_at, c.changed_by_id, c.source))
+    for _key, rows in saves:
+        rows = list(rows)
+        event = ChangeEvent(rows[0].changed_at, rows[0].changed_by, rows[0].source, [])
+        for change in rows:
+            is_outcome = change.field == SessionChange.Field.OUTCOME
+            old, new = change.old_value, change.new_value
+            if is_outcome:
+                old, new = outcomes.get(old, old), outcomes.get(new, new)
+            event.rows.append(
+                {
+                    "field": change.field,
+                    "label": change.get_field_display(),
+                    "old": old,
+                    "new": new,
+                    "is_outcome": is_outcome,
+                }
+            )
+        events.append(event)
+    return events
 
 
 @require_GET
 @login_required
 def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
-    """Everything about one session: header, outcome, timeline, scratchpad, audit trail."""
+    """Everything about one session: header, outcome, timeline (with pauses and
+    hand-offs), scratchpad, the audit trail of every change after the start."""
     session = get_session_for_user(request, session_id)
     now = clock.now()
-    decisions = list(session.decisions.order_by("seq"))
-    changes = list(
-        session.outcome_changes.select_related("old_outcome", "new_outcome", "changed_by")
+    decisions = list(session.decisions.select_related("engineer").order_by("seq"))
+    changes = list(session.changes.select_related("changed_by"))
+    # Most sessions never paused nor changed hands: no query for those.
+    pauses = (
+        list(session.pauses.select_related("by").order_by("started_at", "pk"))
+        if session.paused_seconds or session.paused_at
+        else []
     )
+    handoffs = (
+        list(session.handoffs.select_related("from_engineer", "to_engineer"))
+        if session.handed_off_at
+        else []
+    )
+    events = change_events(changes, known=[session.outcome] if session.outcome else [])
+    closing = next((e for e in events if e.is_completion), None)
     return render(
         request,
         "sessions/detail.html",
         {
             "session": session,
             "decisions": decisions,
-            "timeline": _timeline(session, decisions, now),
-            "changes": changes,
-            "closing": changes[0] if changes else None,
+            "timeline": _timeline(session, decisions, now, pauses=pauses, handoffs=handoffs),
+            "handoffs": handoffs,
+            "pauses": pauses,
+            "changes": events,
+            "closing": closing,
+            "can_change": may_change(request.user, session),
+            "active_elapsed": session.active_elapsed(now),
+            "active_since": session.active_since(now),
+            "idle_minutes": settings.IDLE_AFTER_MINUTES,
             "now": now,
-            "export_panel": export_panel_context(session)["export_panel"],
+            "export_panel": export_panel_context(session, pauses=pauses)["export_panel"],
         },
     )

@@ -129,9 +129,9 @@ def test_the_detail_page_shows_an_admins_corrections(new_page, alice, admin_user
     for name, viewport in (("1366", LAPTOP), ("390", PHONE)):
         page = new_page(alice, viewport=viewport)
         page.goto(url)
-        card = page.locator("section", has=page.get_by_role("heading", name="Outcome history"))
+        card = page.locator("section", has=page.get_by_role("heading", name="Changes"))
         expect(card.locator("li")).to_have_count(3)
-        expect(card).to_contain_text("Notes before")
+        expect(card).to_contain_text("Outcome notes before")
         expect(card).to_contain_text("Next steps after")
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         card.scroll_into_view_if_needed()

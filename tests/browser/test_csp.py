@@ -296,6 +296,10 @@ def test_it_keeps_the_engineer_pages_within_the_policy(watch, alice, running, co
     watcher.settle()
     watcher.check("history: filtered by htmx")
 
+    # Edit details, and the hand-off form without the dialog (SPEC §9).
+    watcher.visit(reverse("sessions:edit", args=[running.pk]))
+    watcher.visit(reverse("sessions:run", args=[running.pk]) + "?handoff=1")
+
     # The detail page with its export panel, switched to another format by htmx.
     watcher.visit(reverse("sessions:detail", args=[completed.pk]))
     panel = page.locator("#export")

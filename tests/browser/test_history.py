@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from conftest import assert_accessible, screenshot
 from sessions import services
-from sessions.models import Outcome, OutcomeChange, Session
+from sessions.models import Outcome, Session, SessionChange
 from sessions.tests.factories import build_version, outcome
 
 pytestmark = pytest.mark.browser
@@ -272,7 +272,7 @@ def test_it_closes_a_session_in_place_from_the_popover(engineer_page, alice, his
     assert session.outcome.code == "cancelled"
     assert session.outcome_notes == "Ticket withdrawn by the client."
     assert session.closed_by == alice
-    assert OutcomeChange.objects.get(session=session).source == "history"
+    assert SessionChange.objects.get(session=session, field="outcome").source == "history"
 
 
 @pytest.mark.parametrize("how", ["cancel", "escape", "outside"])

@@ -258,6 +258,8 @@ def engineer_paths(active: Session, done: Session, tree: Tree) -> list[str]:
         reverse("sessions:run", args=[active.pk]),
         reverse("sessions:history"),
         reverse("sessions:detail", args=[done.pk]),
+        reverse("sessions:edit", args=[active.pk]),
+        reverse("sessions:run", args=[active.pk]) + "?handoff=1",
         reverse("password_change"),
         reverse("profile"),
     ]

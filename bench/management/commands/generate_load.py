@@ -63,7 +63,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Generated {result.sessions:,} sessions ({result.completed:,} completed, "
                 f"{result.active:,} active, {result.prepared:,} prepared), "
-                f"{result.decisions:,} steps, {result.outcome_changes:,} outcome audits; "
+                f"{result.decisions:,} steps, {result.outcome_changes:,} audited changes, "
+                f"{result.pauses:,} pauses, {result.handoffs:,} hand-offs; "
                 f"{result.trees} trees, {result.engineers} engineers, {result.managers} "
                 f"managers; period ending {until.isoformat()}; {result.seconds:.1f} s."
             )

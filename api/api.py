@@ -255,6 +255,7 @@ def _session_item(session: Session) -> dict[str, Any]:
         "started_at": session.started_at,
         "completed_at": session.completed_at,
         "duration_seconds": session.duration_seconds,
+        "active_seconds": session.active_seconds,
         "outcome": (
             {"code": outcome.code, "label": outcome.label, "kind": outcome.kind}
             if outcome
@@ -322,6 +323,7 @@ def _visible_session(request, session_id: uuid.UUID) -> Session:
     response={200: schemas.SessionDocument, 404: schemas.Error, **BAD_QUERY, **COMMON},
     url_name="session",
     summary="One session as the §5 JSON document",
+    by_alias=True,  # a hand-off's `from` (a Python keyword) is `from_` in the schema class
 )
 def get_session(request, session_id: uuid.UUID, detail: str = "standard"):
     """The session's `resolutionflow/session@1` document (`detail=full` adds backtracked

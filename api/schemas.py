@@ -107,6 +107,9 @@ class SessionItem(Schema):
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: int | None
+    active_seconds: int | None = Field(
+        description="Time worked, pauses and idle time left out; null until completed."
+    )
     outcome: SessionOutcome | None
 
 
@@ -115,6 +118,31 @@ class SessionPage(Schema):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
+
+
+class SessionPause(Schema):
+    started_at: str
+    ended_at: str | None = Field(description="null while the session is paused.")
+    kind: Literal["manual", "idle"]
+    by: str | None = Field(description="Who paused (username); null for idle time.")
+
+
+class SessionHandoff(Schema):
+    from_: str = Field(alias="from", description="Username of the engineer who handed it on.")
+    to: str = Field(description="Username of the colleague who took it.")
+    at: str
+    note: str
+
+
+class SessionChange(Schema):
+    field: str = Field(
+        description="ticket_ref, client, summary, outcome, outcome_notes or next_steps."
+    )
+    old: str | None
+    new: str | None
+    by: str | None
+    at: str
+    source: str
 
 
 class SessionStep(Schema):
@@ -128,6 +156,8 @@ class SessionStep(Schema):
     entered_at: str
     exited_at: str | None
     duration_seconds: int | None
+    active_seconds: int | None = Field(description="Time on the step less pauses.")
+    engineer: str = Field(description="Username of the engineer who took the step.")
     exit: str | None
     undone: bool
 
@@ -147,10 +177,16 @@ class SessionDocument(Schema):
     started_at: str | None
     completed_at: str | None
     duration_seconds: int | None
+    active_seconds: int | None = Field(
+        description="Time worked, pauses and idle time left out (so far, for an active one)."
+    )
     outcome: SessionOutcome | None
     outcome_notes: str
     next_steps: str
     scratchpad: str
+    pauses: list[SessionPause]
+    handoffs: list[SessionHandoff]
+    changes: list[SessionChange]
     steps: list[SessionStep]
 
 

@@ -21,6 +21,7 @@ from reports import metrics
 from sessions import services
 from sessions.exports import export_data, json_document
 from sessions.models import Outcome, Session
+from sessions.services import session_hand_off
 from sessions.tests.factories import build_version
 
 pytestmark = pytest.mark.django_db
@@ -374,3 +375,18 @@ def test_it_publishes_a_valid_openapi_schema_that_matches_the_snapshot(client):
     assert docs.status_code == 200
     # "Try it out" with the session cookie sends the CSRF token the API asks for.
     assert 'data-api-csrf="true"' in docs.content.decode()
+
+
+def test_a_handed_off_session_reads_the_same_through_the_api_as_in_its_export(
+    alice, bob, charlie, version, clock
+):
+    session = start(version, alice, ticket_ref="T-2001")
+    clock.advance(60)
+    session_hand_off(session=session, to=bob, by=alice, note="Over to you: the VPN profile")
+    url = reverse("api:session", args=[session.pk])
+    expected = json_document(export_data(Session.objects.get(pk=session.pk)))
+    assert expected["handoffs"][0]["from"] == "alice"
+    for reader in (bob, alice, charlie):  # the owner, who took a step, a manager
+        response = api_client(reader).get(url)
+        assert response.status_code == 200
+        assert response.json() == expected

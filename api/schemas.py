@@ -262,6 +262,10 @@ class EngineerRow(Schema):
     resolution_rate: float | None
     median_duration_seconds: float | None
     escalations: int
+    handoffs: int = Field(description="Hand-offs this engineer gave in the period's sessions.")
+    step_seconds: int = Field(
+        description="Active time of the steps this engineer took, whoever owns the session now."
+    )
 
 
 class DayRow(Schema):

@@ -3,6 +3,7 @@ tokens and the rate limit. Requests carry a personal access token, as integratio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import date, timedelta
@@ -254,6 +255,8 @@ def test_it_gives_the_report_tables_to_managers_with_the_pages_figures(
     assert [(r["tree"], r["completed"]) for r in trees] == [("vpn", 1)]
     engineers = client.get(reverse("api:report-engineers"), query).json()["rows"]
     assert [(r["engineer"], r["sessions"]) for r in engineers] == [("alice", 1)]
+    # Every column of the page's table, hand-offs and step time (SPEC §9) included.
+    assert engineers == [dataclasses.asdict(row) for row in metrics.engineers(report_filter)]
     daily = client.get(reverse("api:report-daily"), query).json()["rows"]
     assert len(daily) == 28 and daily[9] == {
         "day": "2026-02-10",

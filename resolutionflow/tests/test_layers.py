@@ -1,7 +1,7 @@
 """The apps import one way only (STYLE.md, "Layers and simplicity").
 
-`reports` → `sessions` → `trees` → `resolutionflow`; the project's settings and
-root URLs, `bench/` and the tests may import anything. The rules are the
+`api` → `integrations` → `reports` → `sessions` → `trees` → `resolutionflow`; the
+project's settings and root URLs, `bench/` and the tests may import anything. The rules are the
 import-linter contracts in pyproject.toml (also run by `make lint`); these
 tests run them on every test run and show that they catch a violation.
 """

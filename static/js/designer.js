@@ -104,7 +104,10 @@
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
     var panel = document.getElementById("panel");
-    if (!panel || !panel.contains(document.activeElement)) return;
+    var active = document.activeElement;
+    // Focus is in the panel, or nowhere yet: a save just swapped the panel and
+    // focus moves to its heading only once htmx has settled.
+    if (!panel || (active && active !== document.body && !panel.contains(active))) return;
     var link = nodeLink(selectedKey());
     if (link) {
       event.preventDefault();

@@ -19,7 +19,9 @@ def delivery_label(delivery: Delivery) -> str:
     return "Retrying" if delivery.attempts else "Queued"
 
 
-def panel_context(session: Session) -> dict[str, Any]:
+def panel_context(session: Session, *, may_act: bool) -> dict[str, Any]:
+    """The Ticket card; `may_act`: the viewer may post and retry (the owner or a manager,
+    not whoever only handed the session on and reads it)."""
     deliveries = list(
         Delivery.objects.filter(session=session).select_related("connection").order_by("-pk")
     )
@@ -36,9 +38,11 @@ def panel_context(session: Session) -> dict[str, Any]:
         "session": session,
         "deliveries": deliveries,
         "show": bool(deliveries) or bool(psa_ids),
-        "can_post": bool(psa_ids - covered)
+        "can_post": may_act
+        and bool(psa_ids - covered)
         and bool(session.ticket_ref)
         and session.completed_at is not None,
         "any_failed": any(d.status == Delivery.Status.FAILED for d in deliveries),
+        "may_act": may_act,
         "polling": any(d.is_open for d in deliveries),
     }

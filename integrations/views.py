@@ -49,7 +49,7 @@ def ticket_lookup(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _panel(request: HtmxHttpRequest, session) -> HttpResponse:
-    return render(request, PANEL, panel_context(session))
+    return render(request, PANEL, panel_context(session, may_act=session.may_change(request.user)))
 
 
 @require_GET
@@ -72,7 +72,7 @@ def _respond(request: HtmxHttpRequest, session, message: str, level: str) -> Htt
 @login_required
 def post_to_ticket(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     """Queue the note for every PSA connection that does not have it yet."""
-    session = get_session_for_user(request, session_id)
+    session = get_session_for_user(request, session_id, for_writing=True)
     try:
         queued = services.session_post_to_ticket(session=session, by=request.user)
     except services.CannotPost as exc:
@@ -86,7 +86,7 @@ def post_to_ticket(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpRespo
 @login_required
 def retry(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     """Queue this session's failed deliveries again."""
-    session = get_session_for_user(request, session_id)
+    session = get_session_for_user(request, session_id, for_writing=True)
     count = services.session_retry_failed(session=session)
     if count:
         return _respond(request, session, "Trying again.", "success")

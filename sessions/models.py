@@ -292,6 +292,11 @@ class Session(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("sessions:detail", args=[self.pk])
 
+    def may_change(self, user) -> bool:
+        """Whether `user` may step, pause, hand off, edit or post this session (not only
+        read it): its engineer, or someone who sees every session."""
+        return self.engineer_id == user.pk or user.has_perm("flow_sessions.view_all_sessions")
+
     @classmethod
     def status_of(
         cls, started_at: datetime | None, completed_at: datetime | None

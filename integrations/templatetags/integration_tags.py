@@ -14,7 +14,8 @@ register = template.Library()
 @register.inclusion_tag("integrations/_ticket_panel.html", takes_context=True)
 def ticket_panel(context: template.Context, session) -> dict:
     """The session detail page's Ticket card: deliveries, Post to ticket, Retry."""
-    return {**panel_context(session), "csrf_token": context.get("csrf_token")}
+    may_act = session.may_change(context["request"].user)
+    return {**panel_context(session, may_act=may_act), "csrf_token": context.get("csrf_token")}
 
 
 @register.simple_tag

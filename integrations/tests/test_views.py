@@ -10,6 +10,7 @@ from integrations import services
 from integrations.models import Delivery, Kind
 from integrations.tests.conftest import connection_for
 from sessions import services as session_services
+from sessions.models import Outcome
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -127,3 +128,23 @@ def test_post_to_ticket_sends_a_session_completed_before_the_connection(
     assert "Queued" in response.content.decode()
     alice_client.post(url, headers=HTMX)  # a double click
     assert session.deliveries.count() == 1
+
+
+def test_who_only_handed_the_session_on_reads_its_ticket_card_but_cannot_post(
+    alice, bob, alice_client, bob_client, cw, version, clock
+):
+    session = session_services.session_create(tree=version.tree, engineer=alice, ticket_ref="77")
+    session_services.session_hand_off(session=session, to=bob, by=alice, note="Yours now")
+    clock.advance(minutes=5)
+    session_services.session_complete(
+        session=session, outcome=Outcome.objects.get(code="resolved"), by=bob
+    )
+    Delivery.objects.update(status=Delivery.Status.FAILED)
+
+    html = alice_client.get(session.get_absolute_url()).content.decode()
+    assert 'id="ticket-panel"' in html
+    assert "Retry" not in html and "Post to ticket</button>" not in html
+    for name in ("integrations:post", "integrations:retry"):
+        assert alice_client.post(reverse(name, args=[session.pk])).status_code == 404
+    assert Delivery.objects.filter(status=Delivery.Status.FAILED).count() == 1
+    assert "Retry" in bob_client.get(session.get_absolute_url()).content.decode()

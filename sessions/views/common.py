@@ -47,8 +47,3 @@ def get_session_for_user(
     if not Session.objects.visible_to(user).filter(pk=session.pk).exists():
         raise Http404("No such session.")
     return session
-
-
-def may_change(user, session: Session) -> bool:
-    """Whether `user` may step, pause, hand off or edit `session` (not only read it)."""
-    return session.engineer_id == user.pk or user.has_perm("flow_sessions.view_all_sessions")

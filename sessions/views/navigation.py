@@ -48,7 +48,7 @@ from sessions.models import (
     SessionChange,
 )
 from sessions.services import InvalidInput, SessionCompleted, SessionConflict
-from sessions.views.common import get_session_for_user, may_change
+from sessions.views.common import get_session_for_user
 from sessions.views.exports import export_panel_context
 from trees.models import Choice, Node, Tree
 
@@ -190,7 +190,7 @@ def _form_message(form) -> str:
 def run(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     """The navigation page: the open step of an active session (resume lands here)."""
     session = get_session_for_user(request, session_id)
-    if session.is_completed or not may_change(request.user, session):
+    if session.is_completed or not session.may_change(request.user):
         # Someone who handed the session on reads it on the detail page.
         return HttpResponseRedirect(session.get_absolute_url())
     return render_run_page(request, session, partial=False)
@@ -643,7 +643,7 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
             "pauses": pauses,
             "changes": events,
             "closing": closing,
-            "can_change": may_change(request.user, session),
+            "can_change": session.may_change(request.user),
             "active_elapsed": session.active_elapsed(now),
             "active_since": session.active_since(now),
             "idle_minutes": settings.IDLE_AFTER_MINUTES,

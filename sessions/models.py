@@ -466,6 +466,13 @@ class Decision(models.Model):
                 condition=Q(exit="session_closed") & ~Q(node_kind="solution"),
                 name="decision_dropoff_started",
             ),
+            # The reports' step time per engineer who took the step (SPEC §9): a
+            # period's steps by their session's start, read from the index alone.
+            models.Index(
+                fields=["session_started_at"],
+                include=["engineer", "active_seconds"],
+                name="decision_started_engineer",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ line: the summaries name the method and path only.
 
 from __future__ import annotations
 
+import abc
 import base64
 import hashlib
 import hmac
@@ -124,7 +125,7 @@ def cw_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class PsaClient:
+class PsaClient(abc.ABC):
     """The interface every client implements, with the shared HTTP handling."""
 
     label = "PSA"
@@ -142,14 +143,16 @@ class PsaClient:
 
     # --- the interface -------------------------------------------------------------
 
+    @abc.abstractmethod
     def test(self) -> str:
-        raise NotImplementedError
+        """Call a harmless read endpoint; what it found, for the admin's message."""
 
     def lookup(self, ticket_ref: str) -> Ticket:
         raise DeliveryError(f"{self.label} has no ticket lookup.", retryable=False)
 
+    @abc.abstractmethod
     def deliver(self, delivery: Delivery, save_progress: SaveProgress) -> Sent:
-        raise NotImplementedError
+        """Send `delivery`, saving each part done through `save_progress`."""
 
     # --- HTTP ----------------------------------------------------------------------
 

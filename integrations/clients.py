@@ -245,6 +245,35 @@ class PsaClient(abc.ABC):
                 request=summary,
             ) from None
 
+    @staticmethod
+    def once(
+        delivery: Delivery,
+        progress: dict[str, Any],
+        key: str,
+        *,
+        find: Callable[[], Any],
+        create: Callable[[], Any],
+        save_progress: SaveProgress,
+    ) -> Any:
+        """One part of a delivery (a note, a time entry), done at most once.
+
+        Done already (`key` in `progress`): nothing to do. On a retry, `find` looks
+        for it on the ticket first (an attempt may have created it and died before
+        saving its id); else `create` makes it. Its id is saved at once.
+        """
+        if key not in progress:
+            found = find() if delivery.attempts > 1 else None
+            progress[key] = create() if found is None else found
+            save_progress(progress)
+        return progress[key]
+
+    def new_id(self, data: Any, key: str, what: str) -> Any:
+        """The id the PSA gave what was just created; an answer without one is garbage."""
+        found = self.field(data, key, default=None)
+        if found is None:
+            raise self.garbage(what)
+        return found
+
     def sent(self, detail: str) -> Sent:
         status, request, excerpt = self.last
         return Sent(status_code=status, request=request, excerpt=excerpt, detail=detail)
@@ -314,76 +343,79 @@ class ConnectWiseClient(PsaClient):
         ticket = self.numeric_ticket(p["ticket_ref"])
         progress = dict(delivery.progress)
         reference = delivery.reference
-        done = []
-        if "note_id" not in progress:
-            found = None
-            if delivery.attempts > 1:
-                notes = self.call(
-                    "GET",
-                    self.url(f"/service/tickets/{ticket}/notes"),
-                    params={"conditions": f'text like "%{reference}%"', "pageSize": "25"},
-                )
-                found = (
-                    next((n.get("id") for n in notes if isinstance(n, dict)), None)
-                    if (isinstance(notes, list))
-                    else None
-                )
-            if found is None:
-                note = self.call(
-                    "POST",
-                    self.url(f"/service/tickets/{ticket}/notes"),
-                    json_body={
-                        "text": p["note"],
-                        "detailDescriptionFlag": False,
-                        "internalAnalysisFlag": not p["resolution"],
-                        "resolutionFlag": bool(p["resolution"]),
-                    },
-                )
-                found = self.field(note, "id", default=None)
-                if found is None:
-                    raise self.garbage("the new note's id")
-            progress["note_id"] = found
-            save_progress(progress)
-        done.append(f"note {progress['note_id']}")
-        if p.get("seconds") and p.get("member_id") and "time_entry_id" not in progress:
-            found = None
-            if delivery.attempts > 1:
-                entries = self.call(
-                    "GET",
-                    self.url("/time/entries"),
-                    params={"conditions": f'chargeToId={ticket} and notes like "%{reference}%"'},
-                )
-                found = (
-                    next((e.get("id") for e in entries if isinstance(e, dict)), None)
-                    if (isinstance(entries, list))
-                    else None
-                )
-            if found is None:
-                ended = datetime.fromisoformat(p["ended_at"])
-                started = datetime.fromisoformat(p["work_started_at"])
-                member = str(p["member_id"])
-                who = {"id": int(member)} if member.isdigit() else {"identifier": member}
-                entry = self.call(
-                    "POST",
-                    self.url("/time/entries"),
-                    json_body={
-                        "chargeToId": int(ticket),
-                        "chargeToType": "ServiceTicket",
-                        "member": who,
-                        "timeStart": cw_time(started),
-                        "timeEnd": cw_time(ended),
-                        "notes": f"{p['title']}\n{reference}",
-                        "addToDetailDescriptionFlag": False,
-                        "addToInternalAnalysisFlag": False,
-                        "addToResolutionFlag": False,
-                    },
-                )
-                found = self.field(entry, "id", default=None)
-                if found is None:
-                    raise self.garbage("the new time entry's id")
-            progress["time_entry_id"] = found
-            save_progress(progress)
-        if "time_entry_id" in progress:
+
+        def find_note():
+            notes = self.call(
+                "GET",
+                self.url(f"/service/tickets/{ticket}/notes"),
+                params={"conditions": f'text like "%{reference}%"', "pageSize": "25"},
+            )
+            return first_id(notes)
+
+        def post_note():
+            note = self.call(
+                "POST",
+                self.url(f"/service/tickets/{ticket}/notes"),
+                json_body={
+                    "text": p["note"],
+                    "detailDescriptionFlag": False,
+                    "internalAnalysisFlag": not p["resolution"],
+                    "resolutionFlag": bool(p["resolution"]),
+                },
+            )
+            return self.new_id(note, "id", "the new note's id")
+
+        note_id = self.once(
+            delivery,
+            progress,
+            "note_id",
+            find=find_note,
+            create=post_note,
+            save_progress=save_progress,
+        )
+        done = [f"note {note_id}"]
+
+        def find_entry():
+            entries = self.call(
+                "GET",
+                self.url("/time/entries"),
+                params={"conditions": f'chargeToId={ticket} and notes like "%{reference}%"'},
+            )
+            return first_id(entries)
+
+        def post_entry():
+            ended = datetime.fromisoformat(p["ended_at"])
+            started = datetime.fromisoformat(p["work_started_at"])
+            member = str(p["member_id"])
+            who = {"id": int(member)} if member.isdigit() else {"identifier": member}
+            entry = self.call(
+                "POST",
+                self.url("/time/entries"),
+                json_body={
+                    "chargeToId": int(ticket),
+                    "chargeToType": "ServiceTicket",
+                    "member": who,
+                    "timeStart": cw_time(started),
+                    "timeEnd": cw_time(ended),
+                    "notes": f"{p['title']}\n{reference}",
+                    "addToDetailDescriptionFlag": False,
+                    "addToInternalAnalysisFlag": False,
+                    "addToResolutionFlag": False,
+                },
+            )
+            return self.new_id(entry, "id", "the new time entry's id")
+
+        if p.get("seconds") and p.get("member_id"):
+            entry_id = self.once(
+                delivery,
+                progress,
+                "time_entry_id",
+                find=find_entry,
+                create=post_entry,
+                save_progress=save_progress,
+            )
+            done.append(f"time entry {entry_id}")
+        elif "time_entry_id" in progress:
             done.append(f"time entry {progress['time_entry_id']}")
         return self.sent(", ".join(done))
 
@@ -630,6 +662,13 @@ class HaloClient(PsaClient):
             progress["action_id"] = found
             save_progress(progress)
         return self.sent(f"action {progress['action_id']} with the note and time taken")
+
+
+def first_id(items: Any) -> Any:
+    """The `id` of the first record in a search's answer (a list), else None."""
+    if not isinstance(items, list):
+        return None
+    return next((i.get("id") for i in items if isinstance(i, dict)), None)
 
 
 # --- webhooks ------------------------------------------------------------------------

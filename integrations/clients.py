@@ -497,74 +497,74 @@ class AutotaskClient(PsaClient):
             progress["ticket_id"] = int(self.ticket(p["ticket_ref"])["id"])
             save_progress(progress)
         ticket = progress["ticket_id"]
-        if "note_id" not in progress:
-            found = None
-            if delivery.attempts > 1:
-                data = self.call(
-                    "GET",
-                    f"{root}/TicketNotes/query",
-                    params=self.search(
-                        {"op": "eq", "field": "ticketID", "value": ticket},
-                        {"op": "contains", "field": "description", "value": reference},
-                    ),
-                )
-                items = self.field(data, "items", default=[])
-                found = items[0].get("id") if items and isinstance(items[0], dict) else None
-            if found is None:
-                data = self.call(
-                    "POST",
-                    f"{root}/Tickets/{ticket}/Notes",
-                    json_body={
-                        "ticketID": ticket,
-                        "title": p["title"][:250],
-                        "description": p["note"],
-                        # noteType 1: Task Detail; publish 1: All Autotask Users.
-                        "noteType": 1,
-                        "publish": 1,
-                    },
-                )
-                found = self.field(data, "itemId", default=None)
-                if found is None:
-                    raise self.garbage("the new note's itemId")
-            progress["note_id"] = found
-            save_progress(progress)
-        done = [f"note {progress['note_id']}"]
-        member = str(p.get("member_id") or "")
-        if p.get("seconds") and member.isdigit() and "time_entry_id" not in progress:
-            found = None
-            if delivery.attempts > 1:
-                data = self.call(
-                    "GET",
-                    f"{root}/TimeEntries/query",
-                    params=self.search(
-                        {"op": "eq", "field": "ticketID", "value": ticket},
-                        {"op": "contains", "field": "summaryNotes", "value": reference},
-                    ),
-                )
-                items = self.field(data, "items", default=[])
-                found = items[0].get("id") if items and isinstance(items[0], dict) else None
-            if found is None:
-                started = datetime.fromisoformat(p["work_started_at"]).astimezone(UTC)
-                ended = datetime.fromisoformat(p["ended_at"]).astimezone(UTC)
-                body = {
+
+        def find(entity: str, field: str):
+            data = self.call(
+                "GET",
+                f"{root}/{entity}/query",
+                params=self.search(
+                    {"op": "eq", "field": "ticketID", "value": ticket},
+                    {"op": "contains", "field": field, "value": reference},
+                ),
+            )
+            items = self.field(data, "items", default=[])
+            return items[0].get("id") if items and isinstance(items[0], dict) else None
+
+        def post_note():
+            data = self.call(
+                "POST",
+                f"{root}/Tickets/{ticket}/Notes",
+                json_body={
                     "ticketID": ticket,
-                    "resourceID": int(member),
-                    "dateWorked": started.strftime("%Y-%m-%dT00:00:00Z"),
-                    "startDateTime": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "endDateTime": ended.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "hoursWorked": round(p["seconds"] / 3600, 2),
-                    "summaryNotes": f"{p['title']}\n{reference}",
-                }
-                role = str(self.credentials.get("role_id", "")).strip()
-                if role.isdigit():
-                    body["roleID"] = int(role)
-                data = self.call("POST", f"{root}/TimeEntries", json_body=body)
-                found = self.field(data, "itemId", default=None)
-                if found is None:
-                    raise self.garbage("the new time entry's itemId")
-            progress["time_entry_id"] = found
-            save_progress(progress)
-        if "time_entry_id" in progress:
+                    "title": p["title"][:250],
+                    "description": p["note"],
+                    # noteType 1: Task Detail; publish 1: All Autotask Users.
+                    "noteType": 1,
+                    "publish": 1,
+                },
+            )
+            return self.new_id(data, "itemId", "the new note's itemId")
+
+        note_id = self.once(
+            delivery,
+            progress,
+            "note_id",
+            find=lambda: find("TicketNotes", "description"),
+            create=post_note,
+            save_progress=save_progress,
+        )
+        done = [f"note {note_id}"]
+        member = str(p.get("member_id") or "")
+
+        def post_entry():
+            started = datetime.fromisoformat(p["work_started_at"]).astimezone(UTC)
+            ended = datetime.fromisoformat(p["ended_at"]).astimezone(UTC)
+            body = {
+                "ticketID": ticket,
+                "resourceID": int(member),
+                "dateWorked": started.strftime("%Y-%m-%dT00:00:00Z"),
+                "startDateTime": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "endDateTime": ended.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "hoursWorked": round(p["seconds"] / 3600, 2),
+                "summaryNotes": f"{p['title']}\n{reference}",
+            }
+            role = str(self.credentials.get("role_id", "")).strip()
+            if role.isdigit():
+                body["roleID"] = int(role)
+            data = self.call("POST", f"{root}/TimeEntries", json_body=body)
+            return self.new_id(data, "itemId", "the new time entry's itemId")
+
+        if p.get("seconds") and member.isdigit():
+            entry_id = self.once(
+                delivery,
+                progress,
+                "time_entry_id",
+                find=lambda: find("TimeEntries", "summaryNotes"),
+                create=post_entry,
+                save_progress=save_progress,
+            )
+            done.append(f"time entry {entry_id}")
+        elif "time_entry_id" in progress:
             done.append(f"time entry {progress['time_entry_id']}")
         return self.sent(", ".join(done))
 
@@ -626,42 +626,47 @@ class HaloClient(PsaClient):
         p = delivery.payload
         ticket = self.numeric_ticket(p["ticket_ref"])
         progress = dict(delivery.progress)
-        if "action_id" not in progress:
-            found = None
-            if delivery.attempts > 1:
-                data = self.call(
-                    "GET",
-                    f"{self.base()}/api/Actions",
-                    params={"ticket_id": ticket, "count": "100"},
-                )
-                actions = self.field(data, "actions", default=[])
-                found = next(
-                    (
-                        a.get("id")
-                        for a in actions
-                        if isinstance(a, dict) and delivery.reference in str(a.get("note", ""))
-                    ),
-                    None,
-                )
-            if found is None:
-                action: dict[str, Any] = {
-                    "ticket_id": int(ticket),
-                    "outcome": "Resolved" if p["resolution"] else "Private Note",
-                    "note": p["note"],
-                    "hiddenfromuser": not p["resolution"],
-                    "timetaken": round((p.get("seconds") or 0) / 3600, 4),
-                }
-                member = str(p.get("member_id") or "")
-                if member.isdigit():
-                    action["who_agentid"] = int(member)
-                data = self.call("POST", f"{self.base()}/api/Actions", json_body=[action])
-                first = data[0] if isinstance(data, list) and data else data
-                found = self.field(first, "id", default=None)
-                if found is None:
-                    raise self.garbage("the new action's id")
-            progress["action_id"] = found
-            save_progress(progress)
-        return self.sent(f"action {progress['action_id']} with the note and time taken")
+
+        def find_action():
+            data = self.call(
+                "GET",
+                f"{self.base()}/api/Actions",
+                params={"ticket_id": ticket, "count": "100"},
+            )
+            actions = self.field(data, "actions", default=[])
+            return next(
+                (
+                    a.get("id")
+                    for a in actions
+                    if isinstance(a, dict) and delivery.reference in str(a.get("note", ""))
+                ),
+                None,
+            )
+
+        def post_action():
+            action: dict[str, Any] = {
+                "ticket_id": int(ticket),
+                "outcome": "Resolved" if p["resolution"] else "Private Note",
+                "note": p["note"],
+                "hiddenfromuser": not p["resolution"],
+                "timetaken": round((p.get("seconds") or 0) / 3600, 4),
+            }
+            member = str(p.get("member_id") or "")
+            if member.isdigit():
+                action["who_agentid"] = int(member)
+            data = self.call("POST", f"{self.base()}/api/Actions", json_body=[action])
+            first = data[0] if isinstance(data, list) and data else data
+            return self.new_id(first, "id", "the new action's id")
+
+        action_id = self.once(
+            delivery,
+            progress,
+            "action_id",
+            find=find_action,
+            create=post_action,
+            save_progress=save_progress,
+        )
+        return self.sent(f"action {action_id} with the note and time taken")
 
 
 def first_id(items: Any) -> Any:

@@ -62,6 +62,8 @@ def test_a_connection_set_up_in_the_admin_gets_the_note(new_page, live, admin_us
         expect(page.get_by_label("Client")).to_have_value("Acme")  # filled: it was empty
         expect(page.get_by_label("Summary")).to_have_value("From the PSA button")  # kept
         page.get_by_role("button", name="Start session").click()
+        # Until app.js has run, the no-JavaScript Complete button is there too.
+        page.wait_for_url("**/run/", wait_until="load")
         page.get_by_role("button", name="Complete session").click()
         dialog = page.get_by_role("dialog", name="Complete the session")
         dialog.get_by_label("Outcome", exact=True).select_option("resolved")

@@ -16,6 +16,7 @@ from pathlib import Path
 import django.test
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import connections
@@ -144,6 +145,14 @@ class KeepReferenceData(django.test.TransactionTestCase):
     def _fixture_teardown(self) -> None:
         for alias in self._databases_names(include_mirrors=False):
             ReferenceData.of(alias).reset()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: the history's cached cards and totals
+    (sessions.cards) are keyed by rows that another test's rollback took away."""
+    yield
+    cache.clear()
 
 
 # --- people -----------------------------------------------------------------

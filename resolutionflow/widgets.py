@@ -32,7 +32,15 @@ class PlainSelect(forms.Select):
     own, then the options with the current value selected.
     """
 
+    # The options already written out with nothing selected, when the caller
+    # has them (sessions.filters.OptionList): used while nothing is selected.
+    markup: str | None = None
+
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
         final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
-        options = option_tags(self.choices, self.format_value(value))
+        selected = self.format_value(value)
+        if self.markup is not None and selected == [""]:
+            options = SafeString(self.markup)
+        else:
+            options = option_tags(self.choices, selected)
         return format_html("<select{}>\n{}\n</select>", flatatt(final), options)

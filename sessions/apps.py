@@ -8,3 +8,8 @@ class FlowSessionsConfig(AppConfig):
     name = "sessions"
     label = "flow_sessions"
     verbose_name = "Troubleshooting sessions"
+
+    def ready(self) -> None:
+        from sessions.cards import connect_receivers
+
+        connect_receivers()

@@ -13,13 +13,15 @@ resolve theirs into a `ReportFilter` with defaults and a maximum range for
 one page of two and the shared date rules would still need a form of their own.
 
 The choices come from lists the view loads once (`filter_options` for the
-history, one query each) and passes in: the form never queries the database
-itself, so a page keeps its constant query budget however many filters are set.
+history, one query each, cached) and passes in: the form never queries the
+database itself, so a page keeps its constant query budget however many
+filters are set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django import forms
@@ -29,7 +31,8 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from resolutionflow.widgets import PlainSelect
+from resolutionflow.widgets import PlainSelect, option_tags
+from sessions.cards import cached_for_history
 from sessions.models import Outcome, Session, SessionQuerySet
 from trees.models import Tree
 
@@ -129,28 +132,73 @@ class FilterForm(forms.Form):
         return messages
 
 
+@dataclass(frozen=True)
+class Option:
+    """One choice of a filter list: its query-string value, its label, the row's id."""
+
+    value: str
+    label: str
+    pk: int
+
+
+@dataclass(frozen=True)
+class OptionList:
+    """A filter list, with its `<option>`s written out once (nothing selected):
+    a manager's engineers are hundreds of them, on every history page."""
+
+    blank: str
+    options: tuple[Option, ...]
+    markup: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "markup", str(option_tags(self.choices, [""])))
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        return [("", self.blank), *((o.value, o.label) for o in self.options)]
+
+    def ids(self) -> dict[str, int]:
+        return {o.value: o.pk for o in self.options}
+
+
 def filter_options(user, *, is_manager: bool) -> dict:
     """The choices of the history filters (HistoryFilterForm's keyword arguments):
-    one query per list.
+    one query per list, cached until the history's generation changes
+    (sessions.cards: a new session, a hand-off, a renamed user, tree or outcome).
 
-    Trees and engineers are those that appear in this person's history.
-    Outcomes are all of them (retired ones included), in their admin order.
+    Trees and engineers are those that appear in this person's history (engineers:
+    None for someone who sees only their own). Outcomes are all of them (retired
+    ones included), in their admin order.
     """
+    scope = "options:all" if is_manager else f"options:{user.pk}"
+    return cached_for_history(scope, lambda: _filter_options(user, is_manager=is_manager))
+
+
+def _filter_options(user, *, is_manager: bool) -> dict:
     visible = Session.objects.visible_to(user)
-    trees = list(
-        Tree.objects.filter(Exists(visible.filter(tree=OuterRef("pk"))))
-        .only("slug", "name")
-        .order_by("name")
-    )
+    trees = Tree.objects.filter(Exists(visible.filter(tree=OuterRef("pk")))).order_by("name")
     outcomes = list(Outcome.objects.all())
     engineers = None
     if is_manager:
-        engineers = list(
+        people = (
             get_user_model()
             .objects.filter(Exists(Session.objects.filter(engineer=OuterRef("pk"))))
             .order_by("username")
         )
-    return {"trees": trees, "outcomes": outcomes, "engineers": engineers}
+        engineers = OptionList(
+            "Any engineer",
+            tuple(Option(user.get_username(), engineer_label(user), user.pk) for user in people),
+        )
+    return {
+        "trees": OptionList(
+            "Any tree",
+            tuple(
+                Option(slug, name, pk) for pk, slug, name in trees.values_list("pk", "slug", "name")
+            ),
+        ),
+        "outcomes": outcomes,
+        "engineers": engineers,
+    }
 
 
 class HistoryFilterForm(FilterForm):
@@ -193,15 +241,15 @@ class HistoryFilterForm(FilterForm):
         self,
         data=None,
         *,
-        trees: Sequence[Tree],
+        trees: OptionList,
         outcomes: Sequence[Outcome],
-        engineers: Sequence[AbstractBaseUser] | None,
+        engineers: OptionList | None,
         **kwargs,
     ) -> None:
         super().__init__(data, **kwargs)
-        self._tree_ids = {tree.slug: tree.pk for tree in trees}
+        self._tree_ids = trees.ids()
         self._outcome_ids = {outcome.code: outcome.pk for outcome in outcomes}
-        self.fields["tree"].choices = [("", "Any tree")] + [(t.slug, t.name) for t in trees]
+        self._offer("tree", trees)
         self.fields["outcome"].choices = [("", "Any outcome")] + [
             (o.code, o.label if o.is_active else f"{o.label} (retired)") for o in outcomes
         ]
@@ -209,10 +257,12 @@ class HistoryFilterForm(FilterForm):
             del self.fields["engineer"]
             self._engineer_ids = {}
         else:
-            self._engineer_ids = {user.get_username(): user.pk for user in engineers}
-            self.fields["engineer"].choices = [("", "Any engineer")] + [
-                (user.get_username(), engineer_label(user)) for user in engineers
-            ]
+            self._engineer_ids = engineers.ids()
+            self._offer("engineer", engineers)
+
+    def _offer(self, name: str, options: OptionList) -> None:
+        self.fields[name].choices = options.choices
+        self.fields[name].widget.markup = options.markup
 
     @property
     def applied(self) -> dict:

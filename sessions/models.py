@@ -216,6 +216,9 @@ class Session(models.Model):
         null=True, blank=True, help_text="The last action on the session (for idle time)."
     )
     handed_off_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every save (`save` below): the version a history card is cached
+    # under (sessions.cards), so a changed session never shows a stale card.
+    revision = models.PositiveIntegerField(default=0, editable=False)
 
     objects = SessionQuerySet.as_manager()
 
@@ -288,6 +291,18 @@ class Session(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tree} · {self.ticket_ref or 'no ticket'}"
+
+    def save(self, *args, **kwargs) -> None:
+        """Save, and count the change in `revision`, whichever fields are saved.
+
+        Every writer saves through here (the services under a row lock, the admin),
+        so a row's revision differs from any it had before: the history's cached
+        card of the old revision is simply never asked for again.
+        """
+        self.revision += 1
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "revision"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("sessions:detail", args=[self.pk])

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import template
+from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from resolutionflow.widgets import option_tags
+from sessions.cards import LIVE_MARK, render_cards
 from sessions.formatting import format_duration
 from sessions.models import Session
 
@@ -45,6 +47,55 @@ def session_start_form(context: template.Context, tree):
         if query.get(param)
     }
     return StartForm(initial=initial)
+
+
+class LiveNode(template.Node):
+    """`{% live "name" [page] %}…{% endlive %}`: a part of a history card never reused
+    from the cache.
+
+    Rendered as usual, except while `sessions.cards` renders a card for the cache
+    (`card_cache` in the context): then it leaves a marker, which `render_cards`
+    replaces with this block rendered for the page that shows the card. `page`
+    says the block renders the same for every card of a page (it uses the page's
+    context, not the card's), so it is rendered once per page.
+    """
+
+    child_nodelists = ("nodelist",)
+
+    def __init__(self, name: str, nodelist: template.NodeList, *, per_page: bool) -> None:
+        self.name = name
+        self.nodelist = nodelist
+        self.per_page = per_page
+
+    def render(self, context: template.Context) -> str:
+        if context.get("card_cache"):
+            return LIVE_MARK.format(self.name)
+        return self.nodelist.render(context)
+
+
+@register.tag
+def live(parser: template.base.Parser, token: template.base.Token) -> LiveNode:
+    bits = token.split_contents()
+    usage = '{% live "name" %} or {% live "name" page %}'
+    if len(bits) not in (2, 3) or bits[1][0] not in "\"'" or bits[1][0] != bits[1][-1]:
+        raise template.TemplateSyntaxError(f"{usage}: the name is quoted")
+    if len(bits) == 3 and bits[2] != "page":
+        raise template.TemplateSyntaxError(f"{usage}: {bits[2]!r} is neither")
+    name = bits[1][1:-1]
+    if not name or not all(c.islower() or c == "-" for c in name):
+        raise template.TemplateSyntaxError(f"{{% live %}} names are lower-case words: {name!r}")
+    nodelist = parser.parse(("endlive",))
+    parser.delete_first_token()
+    return LiveNode(name, nodelist, per_page=len(bits) == 3)
+
+
+@register.simple_tag(takes_context=True)
+def session_cards(context: template.Context, sessions) -> SafeString:
+    """`{% session_cards page.object_list %}`: the history's cards, each in an `<li>`,
+    from the shared cache where they can be (sessions.cards)."""
+    return format_html_join(
+        "\n", "<li>{}</li>", ((card,) for card in render_cards(context, sessions))
+    )
 
 
 @register.simple_tag

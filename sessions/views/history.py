@@ -8,10 +8,12 @@ to the detail page); `close_form` is the form a popover loads when it opens.
 
 Query budget: the history page makes a constant number of queries whatever
 the number of sessions (asserted in the tests). Django's Paginator counts the
-filtered sessions (one COUNT), then the page of cards arrives in one query
-with each card's current step (a correlated subquery on the one-open-step
-index, run for the page's rows only: their ids are picked by an inner query),
-so there is no prefetch; the filter options are one query per list.
+filtered sessions (one COUNT; a whole, unfiltered history's total comes from
+the cache), the page's 25 ids are picked (an index walk), then its cards arrive
+in one query with each card's current step (a correlated subquery on the
+one-open-step index, for those 25 rows only), so there is no prefetch; the
+filter options are one query per list, cached. The cards themselves are
+rendered once and reused (sessions.cards).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 
 from resolutionflow.http import HtmxHttpRequest
 from resolutionflow.users import display_name
+from sessions.cards import cached_for_history
 from sessions.filters import HistoryFilterForm, filter_options
 from sessions.forms import CompleteForm
 from sessions.models import ClosedFrom, Decision, Outcome, Session, SessionQuerySet
@@ -51,16 +54,27 @@ CLOSE_ANY = "flow_sessions.close_any_session"
 
 def _with_card_data(sessions: SessionQuerySet) -> SessionQuerySet:
     """Everything a card shows, without a query per card; newest first."""
-    current_step = Decision.objects.open().filter(session=OuterRef("pk")).values("node_title")
+    # A session has one open step at most (a unique index): no ordering, so no
+    # join to the session for Decision's default order.
+    current_step = (
+        Decision.objects.open().filter(session=OuterRef("pk")).order_by().values("node_title")
+    )
     return (
         sessions.select_related("tree", "engineer", "outcome", "closed_by")
+        # The long texts no card shows (a scratchpad holds up to 20,000 characters).
+        .defer("summary", "scratchpad", "outcome_notes", "next_steps")
         .annotate(current_step=Subquery(current_step[:1]))
         .order_by("-created_at", "-pk")
     )
 
 
-def _page(filtered: SessionQuerySet, raw_number: str | None) -> Page:
-    """Page `raw_number` (25 cards) of `filtered`; a stale page number shows the last page."""
+def _page(filtered: SessionQuerySet, raw_number: str | None, *, count_scope: str = "") -> Page:
+    """Page `raw_number` (25 cards) of `filtered`; a stale page number shows the last page.
+
+    With `count_scope` (a whole history, no filter) the total comes from the
+    cache until the history's generation changes (sessions.cards): counting a
+    year's 100,000 sessions is most of the page's SQL otherwise.
+    """
     ids = filtered.order_by("-created_at", "-pk").values("pk")
     try:
         # `get_page` would show the last page for 0 or a negative number; those
@@ -68,11 +82,17 @@ def _page(filtered: SessionQuerySet, raw_number: str | None) -> Page:
         number = max(1, int(raw_number or 1))
     except ValueError:
         number = 1
-    page = Paginator(ids, PER_PAGE).get_page(number)
-    # The page's ids are picked first (an index walk, inside the cards' query as a
-    # subquery), so a card's current step is looked up for its 25 rows only, not
-    # for every row skipped before a deep page.
-    page.object_list = list(_with_card_data(Session.objects.filter(pk__in=page.object_list)))
+    paginator = Paginator(ids, PER_PAGE)
+    if count_scope:
+        paginator.count = cached_for_history(count_scope, ids.count)
+    page = paginator.get_page(number)
+    # The page's ids are picked first (an index walk), so a card's current step is
+    # looked up for its 25 rows only, not for every row skipped before a deep page.
+    # Two queries: PostgreSQL plans the two simple statements in a third of the
+    # time it takes for one with the ids as a subquery.
+    page.object_list = list(
+        _with_card_data(Session.objects.filter(pk__in=[row["pk"] for row in page.object_list]))
+    )
     return page
 
 
@@ -98,7 +118,10 @@ def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dic
     is_manager = user.has_perm(VIEW_ALL)
     options = filter_options(user, is_manager=is_manager)
     form = HistoryFilterForm(query, **options)
-    page = _page(form.filter(Session.objects.visible_to(user)), query.get("page"))
+    count_scope = "" if form.applied else ("count:all" if is_manager else f"count:{user.pk}")
+    page = _page(
+        form.filter(Session.objects.visible_to(user)), query.get("page"), count_scope=count_scope
+    )
 
     # Links (pagination, Close, the popover's `next`) carry the filters in
     # use, without empty or ignored values.

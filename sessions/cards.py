@@ -1,0 +1,266 @@
+"""The history's cards rendered once and reused (docs/PERFORMANCE.md, "The history cache").
+
+A card's markup depends on its session row, a few names from other rows (its
+tree, outcome, engineer and closer) and who looks at it; the same session at
+the same `revision` with the same names renders the same markup for everyone
+with the same view of it. So a card is rendered once into the shared cache
+under a key made of exactly those inputs, and every later page takes it from
+there: one `get_many` per page for its 25 cards.
+
+What must not be reused is punched out of the cached markup with
+`{% live "name" %}…{% endlive %}` (sessions.templatetags.session_tags): the
+time an active session has run so far, the page's own filters in the Close
+link, the CSRF token of a Start form. A cached card holds a marker in their
+place; `render_cards` renders those blocks again, for each card, on every page.
+
+Invalidation is by construction, not by deleting keys:
+- every write of a session goes through `Session.save`, which bumps `revision`
+  (services, admin, API alike), so the next page asks for a key never seen;
+- a renamed tree, outcome, engineer or closer changes the names' digest;
+- an edited card template changes the templates' digest (a deployment, too);
+- the viewer's part is the key's flags (managers see the engineer; Close is
+  offered to the engineer and to those who may close any session).
+Old entries are never read again and expire (CARD_TIMEOUT), or Redis evicts
+them first under its memory limit.
+
+The history's other repeated work, its total and its filter lists, is cached
+under `history_generation()`, a token renewed whenever a session is created or
+deleted, changes engineer, or a user, tree or outcome is saved (see
+`sessions.signals`' receivers below).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable
+
+from django.core.cache import cache as shared_cache
+from django.db import transaction
+from django.template import Context
+from django.template.loader import get_template
+from django.utils import timezone, translation
+from django.utils.safestring import SafeString, mark_safe
+
+from resolutionflow.users import display_name
+from sessions.models import Session
+
+CARD_TEMPLATE = "sessions/_session_card.html"
+# Every template a card is made of: their sources make the key's digest, their
+# `{% live %}` blocks are the ones `render_cards` fills in.
+CARD_TEMPLATES = (CARD_TEMPLATE, "sessions/_close_popover.html")
+CARD_TIMEOUT = 24 * 3600
+GENERATION_KEY = "history:generation"
+GENERATION_TIMEOUT = 7 * 24 * 3600
+LIVE_MARK = "<!--live:{}-->"
+LIVE_PATTERN = re.compile(r"<!--live:([a-z-]+)-->")
+
+logger = logging.getLogger(__name__)
+
+
+# --- the card templates ------------------------------------------------------------
+
+
+# The digest and blocks of the compiled templates they were taken from: the
+# cached template loader keeps one compiled template for the process's life,
+# and a development server's reloaded template is a new object, so an edited
+# template is picked up there too.
+_compiled: dict[tuple[int, ...], tuple[str, dict]] = {}
+
+
+def _templates() -> tuple[str, dict]:
+    """(digest of the card templates' sources, their `{% live %}` blocks by name)."""
+    from sessions.templatetags.session_tags import LiveNode
+
+    templates = [get_template(name).template for name in CARD_TEMPLATES]
+    ident = tuple(id(template) for template in templates)
+    if ident not in _compiled:
+        digest = hashlib.blake2b(digest_size=6)
+        blocks: dict = {}
+        for template in templates:
+            digest.update(template.source.encode())
+            for node in template.nodelist.get_nodes_by_type(LiveNode):
+                if node.name in blocks:
+                    raise ValueError(f"two {{% live {node.name!r} %}} blocks in the card templates")
+                blocks[node.name] = node
+        _compiled.clear()
+        _compiled[ident] = (digest.hexdigest(), blocks)
+    return _compiled[ident]
+
+
+# --- keys --------------------------------------------------------------------------
+
+
+def card_key(session: Session, *, show_engineer: bool, may_close: bool, digest: str = "") -> str:
+    """The cache key of `session`'s card as this viewer sees it (module docstring)."""
+    outcome = session.outcome
+    names = "\x1f".join(
+        (
+            session.tree.name,
+            f"{outcome.code}\x1e{outcome.label}" if outcome else "",
+            display_name(session.engineer) if show_engineer else "",
+            display_name(session.closed_by) if session.closed_by_id else "",
+            timezone.get_current_timezone_name(),
+            translation.get_language() or "",
+        )
+    )
+    names_digest = hashlib.blake2b(names.encode(), digest_size=8).hexdigest()
+    flags = f"{show_engineer:d}{may_close and session.is_active:d}"
+    digest = digest or _templates()[0]
+    return f"card:{digest}:{session.pk}:{session.revision}:{flags}:{names_digest}"
+
+
+# --- rendering ---------------------------------------------------------------------
+
+
+def render_cards(context: Context, sessions: Iterable[Session]) -> list[SafeString]:
+    """Each session's card, from the cache where it can be, in `sessions`' order.
+
+    `context` is the history page's (user, show_engineer, can_close_any, page_params,
+    close_id, …). The card shown with its Close popover open (`close_id`) is rendered
+    whole, never cached.
+    """
+    sessions = list(sessions)
+    user = context["user"]
+    show_engineer = bool(context.get("show_engineer"))
+    can_close_any = bool(context.get("can_close_any"))
+    close_id = context.get("close_id")
+    digest, blocks = _templates()
+    keys = {
+        session.pk: card_key(
+            session,
+            show_engineer=show_engineer,
+            may_close=can_close_any or session.engineer_id == user.pk,
+            digest=digest,
+        )
+        for session in sessions
+        if session.pk != close_id
+    }
+    found = _quietly(shared_cache.get_many, list(keys.values()), default={}) if keys else {}
+    template = get_template(CARD_TEMPLATE).template
+    fresh: dict[str, str] = {}
+    per_page: dict[str, str] = {}  # the `page` blocks, rendered once
+
+    def live(name: str) -> str:
+        block = blocks[name]
+        if not block.per_page:
+            return block.nodelist.render(context)
+        if name not in per_page:
+            per_page[name] = block.nodelist.render(context)
+        return per_page[name]
+
+    cards = []
+    for session in sessions:
+        key = keys.get(session.pk)
+        with context.push(s=session):
+            if key is None:
+                cards.append(template.render(context))
+                continue
+            markup = found.get(key)
+            if markup is None:
+                with context.push(card_cache=True):
+                    markup = fresh[key] = template.render(context)
+            cards.append(_fill(markup, live))
+    if fresh:
+        _quietly(shared_cache.set_many, fresh, CARD_TIMEOUT)
+    return cards
+
+
+def _quietly(call: Callable, *args, default=None):
+    """`call(*args)` on the shared cache; when the cache is down, `default` and a
+    warning: the page renders without it (slower), it never fails for it."""
+    try:
+        return call(*args)
+    except Exception:  # the Redis client's errors, whatever their class
+        logger.warning("history cache unavailable: rendering without it", exc_info=True)
+        return default
+
+
+def _fill(markup: str, render: Callable[[str], str]) -> SafeString:
+    """`markup` with each live marker replaced by its block rendered now."""
+    return mark_safe(LIVE_PATTERN.sub(lambda match: render(match[1]), markup))
+
+
+# --- the history's generation: its total and filter lists ----------------------------
+
+
+def history_generation() -> str:
+    """A token that changes whenever the history's total or filter lists may have."""
+    token = shared_cache.get(GENERATION_KEY)
+    if token is None:
+        token = uuid.uuid4().hex
+        # Another process may have set one meanwhile: theirs wins, so both agree.
+        if not shared_cache.add(GENERATION_KEY, token, GENERATION_TIMEOUT):
+            token = shared_cache.get(GENERATION_KEY) or token
+    return token
+
+
+def _renew_quietly() -> None:
+    _quietly(_renew_generation)
+
+
+def _renew_generation() -> None:
+    shared_cache.set(GENERATION_KEY, uuid.uuid4().hex, GENERATION_TIMEOUT)
+
+
+def renew_history_generation() -> None:
+    """Renew now (this process sees its own change at once) and again after the commit.
+
+    A page that counted between the two may have seen the rows before the commit
+    under the new token; the second renewal makes sure no page reads that count.
+    """
+    _renew_quietly()
+    transaction.on_commit(_renew_quietly)
+
+
+def cached_for_history(scope: str, compute: Callable[[], object]) -> object:
+    """`compute()`, cached per `scope` until the history's generation changes
+    (computed every time while the cache is down)."""
+    try:
+        key = f"history:{scope}:{history_generation()}"
+        value = shared_cache.get(key)
+    except Exception:
+        logger.warning("history cache unavailable: rendering without it", exc_info=True)
+        return compute()
+    if value is None:
+        value = compute()
+        _quietly(shared_cache.set, key, value, GENERATION_TIMEOUT)
+    return value
+
+
+# --- what renews the generation ----------------------------------------------------
+
+
+def _session_saved(sender, instance: Session, created: bool, update_fields=None, **kwargs) -> None:
+    # A new session changes the totals and maybe the lists; a new engineer (a
+    # hand-off) moves it between engineers' histories. A save of named fields
+    # that leaves the engineer alone changes neither.
+    if created or update_fields is None or "engineer" in update_fields:
+        renew_history_generation()
+
+
+def _listed_row_changed(sender, update_fields=None, **kwargs) -> None:
+    # A user, tree or outcome saved or deleted: a filter list's names may have
+    # changed. Signing in saves only the user's last_login: no name changes.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    renew_history_generation()
+
+
+def connect_receivers() -> None:
+    """Called once by the app's `ready()`."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import post_delete, post_save
+
+    from sessions.models import Outcome
+    from trees.models import Tree
+
+    post_save.connect(_session_saved, sender=Session, dispatch_uid="history-session-saved")
+    post_delete.connect(_listed_row_changed, sender=Session, dispatch_uid="history-session-gone")
+    for model in (get_user_model(), Tree, Outcome):
+        for signal, what in ((post_save, "saved"), (post_delete, "gone")):
+            signal.connect(
+                _listed_row_changed, sender=model, dispatch_uid=f"history-{model.__name__}-{what}"
+            )

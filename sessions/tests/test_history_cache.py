@@ -1,0 +1,306 @@
+"""The history's cached cards, total and filter lists (sessions.cards).
+
+Every test poisons the cached cards after a page load (each entry replaced by a
+marker) and then checks two things on the next load: the cards nobody changed
+come from the cache (they show the marker), and a card whose session, or whose
+tree, outcome or engineer, changed in any way shows the change (not the marker).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.cache import cache
+from django.middleware.csrf import _does_token_match
+from django.urls import reverse
+
+from sessions import services
+from sessions.cards import card_key, render_cards
+from sessions.models import Session
+from sessions.tests.factories import build_version, outcome
+from trees.models import Choice
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("sessions:history")
+STALE = "STALE-CARD"
+
+
+@pytest.fixture
+def vpn(db):
+    return build_version().tree
+
+
+def start(engineer, tree, **fields) -> Session:
+    return services.session_create(tree=tree, engineer=engineer, **fields)
+
+
+def answer(session: Session, label: str) -> None:
+    session.refresh_from_db()
+    open_step = session.decisions.open().get()
+    choice = Choice.objects.get(node=open_step.node, label=label)
+    services.decision_answer(session=session, decision_id=open_step.pk, choice_id=choice.pk)
+
+
+def card_keys() -> list[str]:
+    # The local-memory cache's own keys are "<prefix>:<version>:<key>".
+    return [key.split(":", 2)[2] for key in list(cache._cache) if ":card:" in key]
+
+
+def poison() -> int:
+    """Replace every cached card with a marker; how many there were."""
+    keys = card_keys()
+    # card:<digest>:<session id>:…
+    cache.set_many(
+        {key: f'<article id="session-{key.split(":")[2]}">{STALE}</article>' for key in keys}
+    )
+    return len(keys)
+
+
+def card(response, session: Session) -> str:
+    """The markup of `session`'s card on the page (the marker when it came poisoned from the
+    cache)."""
+    html = response.content.decode()
+    match = re.search(rf'<article[^>]*id="session-{session.pk}".*?</article>', html, re.S)
+    return match[0] if match else ""
+
+
+def test_a_card_is_rendered_once_and_then_read_from_the_cache(charlie_client, alice, vpn):
+    done = start(alice, vpn, ticket_ref="T-1")
+    services.session_complete(session=done, outcome=outcome("resolved"), by=alice)
+    first = charlie_client.get(URL)
+    assert "T-1" in first.content.decode()
+    assert poison() == 1
+    second = charlie_client.get(URL)
+    assert STALE in second.content.decode()
+    assert "T-1" not in second.content.decode()
+
+
+def _pause(session, people):
+    services.session_pause(session=session, by=session.engineer)
+
+
+def _resume(session, people):
+    services.session_resume(session=session, by=session.engineer)
+
+
+def _hand_off(session, people):
+    services.session_hand_off(session=session, to=people["bob"], by=session.engineer, note="x")
+
+
+def _close(session, people):
+    services.session_complete(session=session, outcome=outcome("escalated"), by=session.engineer)
+
+
+def _correct(session, people):
+    services.session_change_outcome(
+        session=session, outcome=outcome("unresolved"), by=people["charlie"]
+    )
+
+
+def _edit(session, people):
+    services.session_edit_details(session=session, by=session.engineer, ticket_ref="T-99")
+
+
+def _back(session, people):
+    open_step = session.decisions.open().get()
+    services.decision_back(session=session, decision_id=open_step.pk)
+
+
+def _rename_tree(session, people):
+    session.tree.name = "VPN drops every hour"
+    session.tree.save()
+
+
+def _rename_outcome(session, people):
+    workaround = outcome("workaround")
+    workaround.label = "Worked around"
+    workaround.save()
+
+
+def _rename_engineer(session, people):
+    people["alice"].first_name, people["alice"].last_name = "Alice", "Archer"
+    people["alice"].save()
+
+
+# (change, how the session is before it, what its card shows after it)
+CHANGES = {
+    "answer": (lambda s, p: answer(s, "Yes"), "active", "Reset the VPN credentials"),
+    "back": (_back, "answered", "Is the VPN client installed?"),
+    "pause": (_pause, "active", "active, paused"),
+    "resume": (_resume, "paused", "active so far"),
+    "hand-off": (_hand_off, "active", ">bob<"),
+    "close": (_close, "active", "Escalated"),
+    "outcome correction": (_correct, "completed", "Unresolved"),
+    "edit details": (_edit, "active", "T-99"),
+    "tree renamed": (_rename_tree, "completed", "VPN drops every hour"),
+    "outcome renamed": (_rename_outcome, "completed", "Worked around"),
+    "engineer renamed": (_rename_engineer, "completed", "Alice Archer"),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=list(CHANGES))
+def test_every_change_shows_on_the_next_page_load(
+    change, charlie_client, alice, bob, charlie, vpn, clock
+):
+    do, before, expected = CHANGES[change]
+    untouched = start(bob, vpn, ticket_ref="OTHER")
+    services.session_complete(session=untouched, outcome=outcome("resolved"), by=bob)
+    clock.advance(60)
+    session = start(alice, vpn, ticket_ref="T-1")
+    clock.advance(60)
+    if before == "answered":
+        answer(session, "Yes")
+    elif before == "paused":
+        services.session_pause(session=session, by=alice)
+    elif before == "completed":
+        services.session_complete(session=session, outcome=outcome("workaround"), by=alice)
+    clock.advance(60)
+
+    charlie_client.get(URL)
+    assert poison() == 2
+    assert STALE in card(charlie_client.get(URL), session)  # read from the cache
+
+    session.refresh_from_db()
+    do(session, {"alice": alice, "bob": bob, "charlie": charlie})
+    response = charlie_client.get(URL)
+    shown = card(response, session)
+    assert STALE not in shown and expected in shown
+    if change not in ("tree renamed", "outcome renamed", "engineer renamed"):
+        # Only the changed card was rendered again; the other still comes from the cache.
+        assert STALE in response.content.decode()
+
+
+def test_an_active_card_shows_the_time_so_far_on_every_load(alice_client, alice, vpn, clock):
+    session = start(alice, vpn)
+    clock.advance(65)
+    assert "1m 05s" in card(alice_client.get(URL), session)
+    clock.advance(60)
+    # The same cached card, the time filled in again.
+    assert "2m 05s" in card(alice_client.get(URL), session)
+
+
+def test_the_close_link_of_a_cached_card_keeps_this_pages_filters(alice_client, alice, vpn):
+    session = start(alice, vpn, ticket_ref="T-1")
+    alice_client.get(URL)  # cached without filters
+    shown = card(alice_client.get(URL, {"status": "active"}), session)
+    assert f"?status=active&amp;close={session.pk}" in shown
+    assert "next=/sessions/%3Fstatus%3Dactive" in shown
+
+
+def test_a_cached_start_form_carries_the_viewers_own_csrf_token(vpn, alice, charlie, bob):
+    from django.test import Client
+
+    prepared = services.session_prepare(tree=vpn, engineer=alice, by=charlie, ticket_ref="PREP-1")
+    tokens = []
+    for user in (charlie, alice):
+        client = Client()
+        client.force_login(user)
+        client.get(URL)  # sets the CSRF cookie
+        shown = card(client.get(URL), prepared)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', shown)[1]
+        assert _does_token_match(token, client.cookies["csrftoken"].value)
+        tokens.append(token)
+    assert len(card_keys()) == 2  # one per view of it (the manager's shows the engineer)
+
+
+def test_viewers_get_their_own_version_of_a_card(vpn, alice, bob, charlie, rf):
+    session = start(alice, vpn)
+    keys = {
+        card_key(session, show_engineer=show, may_close=close)
+        for show in (True, False)
+        for close in (True, False)
+    }
+    assert len(keys) == 4
+    session.refresh_from_db()
+    services.session_pause(session=session, by=alice)
+    session.refresh_from_db()
+    assert card_key(session, show_engineer=True, may_close=True) not in keys
+
+
+def test_the_popover_shown_open_is_never_cached(alice_client, alice, vpn):
+    session = start(alice, vpn)
+    response = alice_client.get(URL, {"close": str(session.pk)})
+    assert 'name="csrfmiddlewaretoken"' in card(response, session)
+    assert card_keys() == []
+
+
+def test_the_total_and_the_filter_lists_follow_new_sessions_and_renames(
+    charlie_client, alice, bob, vpn
+):
+    start(alice, vpn)
+    page = charlie_client.get(URL).content.decode()
+    assert "1 session" in page and ">bob<" not in page
+    start(bob, vpn)
+    page = charlie_client.get(URL).content.decode()
+    assert "2 sessions" in page and 'value="bob"' in page
+    bob.first_name = "Bobby"
+    bob.save()
+    assert "Bobby (bob)" in charlie_client.get(URL).content.decode()
+    vpn.name = "VPN v2"
+    vpn.save()
+    assert ">VPN v2</option>" in charlie_client.get(URL).content.decode()
+
+
+def test_a_hand_off_moves_the_session_into_the_colleagues_total(
+    alice_client, bob_client, alice, bob, vpn
+):
+    session = start(alice, vpn)
+    assert "0 sessions" in bob_client.get(URL).content.decode()
+    services.session_hand_off(session=session, to=bob, by=alice, note="over to you")
+    assert "1 session" in bob_client.get(URL).content.decode()
+
+
+def test_signing_in_does_not_renew_the_generation(alice, vpn):
+    from sessions.cards import history_generation
+
+    token = history_generation()
+    alice.last_login = None
+    alice.save(update_fields=["last_login"])
+    assert history_generation() == token
+    start(alice, vpn)
+    assert history_generation() != token
+
+
+def test_render_cards_keeps_the_order_and_renders_misses_once(alice, vpn, rf):
+    from django.http import QueryDict
+    from django.template import Context
+
+    sessions = [start(alice, vpn, ticket_ref=f"T-{i}") for i in range(3)]
+    context = Context(
+        {
+            "user": alice,
+            "show_engineer": False,
+            "can_close_any": False,
+            "page_params": QueryDict(),
+            "history_url": URL,
+        }
+    )
+    first = render_cards(context, sessions)
+    assert [f"T-{i}" in html for i, html in enumerate(first)] == [True] * 3
+    assert len(card_keys()) == 3
+    assert render_cards(context, sessions) == first
+
+
+def test_the_history_works_while_the_shared_cache_is_down(
+    alice_client, alice, vpn, settings, caplog
+):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    # (Django's test signals drop the cache connections when CACHES changes.)
+    session = start(alice, vpn, ticket_ref="T-DOWN")
+    response = alice_client.get(URL)
+    assert response.status_code == 200
+    assert "T-DOWN" in card(response, session)
+    assert "history cache unavailable" in caplog.text

@@ -76,13 +76,16 @@ class Row:
     detail: dict = field(default_factory=dict)
 
 
-def check(row: Row, *, max_queries: int | None = None, max_p95: float | None = None,
-          max_ratio: float | None = None) -> Row:  # fmt: skip
+def check(row: Row, *, max_queries: int | None = None, max_p50: float | None = None,
+          max_p95: float | None = None, max_ratio: float | None = None) -> Row:  # fmt: skip
     """Fill in the target text and whether it was met."""
     parts, met = [], True
     if max_queries is not None:
         parts.append(f"≤ {max_queries} q")
         met &= row.queries is not None and row.queries <= max_queries
+    if max_p50 is not None:
+        parts.append(f"p50 ≤ {max_p50:g} ms")
+        met &= row.p50 is not None and row.p50 <= max_p50
     if max_p95 is not None:
         parts.append(f"p95 ≤ {max_p95:g} ms")
         met &= row.p95 is not None and row.p95 <= max_p95
@@ -418,28 +421,32 @@ def run_in_process(bench: Bench, fx: dict, args) -> None:
     floor = bench.add("floor 1: PK query + tiny template", timings, queries)
     floor.ratio = None
 
+    # Issue 20's targets: history pages p50 ≤ 15 ms, the detail page, an answer and
+    # the API's session list p50 ≤ 20 ms. The history's cards, total and filter
+    # lists come from the shared cache after the warm-up (sessions.cards), as they
+    # do for the second visitor of a page in production.
     bench.page("history, engineer (own sessions)", bench.client_for(engineer), history,
-               max_queries=8, max_p95=50)  # fmt: skip
-    bench.page("history, manager, page 1", m, history, max_queries=8, max_p95=50)
+               max_queries=8, max_p50=15)  # fmt: skip
+    bench.page("history, manager, page 1", m, history, max_queries=8, max_p50=15)
     bench.page(
-        "history, manager, page 200", m, history, data={"page": 200}, max_queries=8, max_p95=50
+        "history, manager, page 200", m, history, data={"page": 200}, max_queries=8, max_p50=15
     )
     bench.page(
         "history, manager, tree+outcome+text",
         m,
         history,
         data={"tree": fx["top_tree"].slug, "outcome": "resolved", "q": "Acme"},
-        max_queries=8,
-        max_p95=50,
+        max_queries=10,
     )
     bench.page("home, manager (last week's figures)", m, reverse("home"))
     bench.page(
         f"session detail ({fx['detail_steps']} steps)",
         e,
         reverse("sessions:detail", args=[detail.pk]),
-        max_queries=8,
-        max_p95=40,
+        max_queries=12,
+        max_p50=20,
     )
+    api_session_list(bench, manager)
 
     steps = list(fx["open_steps"])
     # Sign everyone in before the rolled-back writes: a login made inside them
@@ -457,7 +464,7 @@ def run_in_process(bench: Bench, fx: dict, args) -> None:
             headers={"HX-Request": "true"},
         )
 
-    bench.rolled_back("navigation answer POST (htmx)", answer, max_queries=12, max_p95=30)
+    bench.rolled_back("navigation answer POST (htmx)", answer, max_queries=14, max_p50=20)
 
     def close(i: int):
         decision, _ = closes[i]
@@ -496,6 +503,23 @@ def run_in_process(bench: Bench, fx: dict, args) -> None:
             max_p95=250,
             filtered=True,
         )
+
+
+def api_session_list(bench: Bench, manager) -> None:
+    """GET /api/v1/sessions (25 per page) with a personal access token, as an integration
+    calls it; the token is made inside a transaction that is rolled back."""
+    from django.db import transaction
+    from django.test import Client
+    from django.urls import reverse
+
+    from api.services import token_create
+
+    with transaction.atomic():
+        secret = token_create(user=manager, name="benchmark", days=1).secret
+        client = Client(headers={"Authorization": f"Bearer {secret}"})
+        bench.page("API session list, 25 per page (token)", client,
+                   reverse("api:sessions"), data={"limit": 25}, max_p50=20)  # fmt: skip
+        transaction.set_rollback(True)
 
 
 # --- the history CSV in a subprocess ----------------------------------------------
@@ -617,6 +641,7 @@ def load_run(bench: Bench, fx: dict, args) -> None:
             raise RuntimeError("gunicorn did not start")
         wrk = shutil.which("wrk")
         targets = [
+            ("/healthz", reverse("healthz")),
             ("floor 1 view", f"/bench/floor/{fx['detail'].pk}"),
             ("manager history page 1", reverse("sessions:history")),
         ]
@@ -642,17 +667,20 @@ def load_run(bench: Bench, fx: dict, args) -> None:
             os.killpg(gunicorn.pid, signal.SIGKILL)
             gunicorn.wait()
     tool = "wrk -t2 -c4" if shutil.which("wrk") else "python, 4 connections"
-    floor_rps = results["floor 1 view"][0]
+    # Issue 20: the history page under load at ≥ 0.12× /healthz's rate in the same
+    # run (stretch 0.20); the floor view's ratio is printed alongside.
+    health_rps = results["/healthz"][0]
     for name, (rps, p99) in results.items():
         row = Row(
             f"load {args.load_seconds} s ({tool}): {name}",
             figure=f"{rps:.0f} req/s, p99 {p99:.1f} ms",
             detail={"rps": rps, "p99_ms": p99},
         )
-        if name != "floor 1 view":
-            row.ratio, row.ratio_of = rps / floor_rps, "floor req/s"
-            row.target = "≥ 0.40× floor req/s"
-            row.met = rps / floor_rps >= 0.40
+        if name != "/healthz":
+            row.ratio, row.ratio_of = rps / health_rps, "/healthz req/s"
+        if name == "manager history page 1":
+            row.target = "≥ 0.12× /healthz req/s (stretch 0.20)"
+            row.met = rps / health_rps >= 0.12
         bench.rows.append(row)
 
 
@@ -714,6 +742,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     sys.path.insert(0, str(BASE_DIR))
+    # The shared cache production runs (Redis, REDIS_URL) when redis-server is here:
+    # a throwaway one for the run, used by the in-process scenarios and gunicorn's
+    # workers alike; otherwise each process's local-memory cache.
+    redis = None
+    if not os.environ.get("REDIS_URL"):
+        from bench.redis import Redis
+
+        redis = Redis.start()
+        if redis is not None:
+            os.environ["REDIS_URL"] = redis.url
+            log(f"Redis {redis.version} on port {redis.port} (the shared cache)")
+        else:
+            log("redis-server not found: the cache is each process's own memory")
     began = time.monotonic()
     try:
         marker = prepare_database(args, cluster)
@@ -732,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
         connections.close_all()
         if cluster is not None:
             cluster.stop()
+        if redis is not None:
+            redis.stop()
 
     table = render_table(bench.rows)
     heading = (

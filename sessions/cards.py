@@ -70,11 +70,11 @@ logger = logging.getLogger(__name__)
 _compiled: dict[tuple[int, ...], tuple[str, dict]] = {}
 
 
-def _templates() -> tuple[str, dict]:
-    """(digest of the card templates' sources, their `{% live %}` blocks by name)."""
+def _compile(names: tuple[str, ...]) -> tuple[str, dict]:
+    """(digest of these templates' sources, their `{% live %}` blocks by name)."""
     from sessions.templatetags.session_tags import LiveNode
 
-    templates = [get_template(name).template for name in CARD_TEMPLATES]
+    templates = [get_template(name).template for name in names]
     ident = tuple(id(template) for template in templates)
     if ident not in _compiled:
         digest = hashlib.blake2b(digest_size=6)
@@ -83,11 +83,30 @@ def _templates() -> tuple[str, dict]:
             digest.update(template.source.encode())
             for node in template.nodelist.get_nodes_by_type(LiveNode):
                 if node.name in blocks:
-                    raise ValueError(f"two {{% live {node.name!r} %}} blocks in the card templates")
+                    raise ValueError(f"two {{% live {node.name!r} %}} blocks in {names}")
                 blocks[node.name] = node
-        _compiled.clear()
+        if len(_compiled) > 16:
+            _compiled.clear()
         _compiled[ident] = (digest.hexdigest(), blocks)
     return _compiled[ident]
+
+
+def _templates() -> tuple[str, dict]:
+    return _compile(CARD_TEMPLATES)
+
+
+def template_digest(name: str) -> str:
+    """A digest of a template's source: part of the key of a fragment cached from it."""
+    return _compile((name,))[0]
+
+
+def fragment_key(*parts: object) -> str:
+    """A short key for a cached fragment made of `parts` (ids, revisions, names), with
+    the current time zone and language, which dates and words are rendered in."""
+    text = "\x1f".join(
+        (*map(str, parts), timezone.get_current_timezone_name(), translation.get_language() or "")
+    )
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 # --- keys --------------------------------------------------------------------------

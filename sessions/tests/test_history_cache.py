@@ -304,3 +304,24 @@ def test_the_history_works_while_the_shared_cache_is_down(
     assert response.status_code == 200
     assert "T-DOWN" in card(response, session)
     assert "history cache unavailable" in caplog.text
+
+
+def test_a_completed_sessions_steps_are_rendered_once_and_follow_its_changes(
+    alice_client, alice, charlie, vpn
+):
+    session = start(alice, vpn)
+    detail = reverse("sessions:detail", args=[session.pk])
+    alice_client.get(detail)
+    assert not [key for key in cache._cache if "session-timeline" in key]  # active: live
+
+    services.session_complete(session=session, outcome=outcome("resolved"), by=alice)
+    alice_client.get(detail)
+    keys = [key.split(":", 2)[2] for key in cache._cache if "session-timeline" in key]
+    assert len(keys) == 1
+    cache.set_many(dict.fromkeys(keys, f"<ol>{STALE}</ol>"))
+    assert STALE in alice_client.get(detail).content.decode()
+
+    session.refresh_from_db()
+    services.session_change_outcome(session=session, outcome=outcome("escalated"), by=charlie)
+    page = alice_client.get(detail).content.decode()
+    assert STALE not in page and "Is the VPN client installed?" in page

@@ -27,6 +27,7 @@ from resolutionflow import clock
 from resolutionflow.http import HtmxHttpRequest
 from resolutionflow.users import display_name
 from sessions import services
+from sessions.cards import fragment_key, template_digest
 from sessions.forms import (
     AnswerForm,
     CompleteForm,
@@ -632,6 +633,19 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
     )
     events = change_events(changes, known=[session.outcome] if session.outcome else [])
     closing = next((e for e in events if e.is_completion), None)
+    timeline_cache_key = ""
+    if session.is_completed:
+        # A completed session's steps never change; its revision counts any other
+        # change, and the names the steps show are in the key (sessions.cards).
+        people = [d.engineer for d in decisions] + [p.by for p in pauses]
+        people += [person for h in handoffs for person in (h.from_engineer, h.to_engineer)]
+        timeline_cache_key = fragment_key(
+            template_digest("sessions/detail.html"),
+            session.pk,
+            session.revision,
+            settings.IDLE_AFTER_MINUTES,
+            *sorted({display_name(person) for person in people}),
+        )
     return render(
         request,
         "sessions/detail.html",
@@ -648,6 +662,7 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
             "active_since": session.active_since(now),
             "idle_minutes": settings.IDLE_AFTER_MINUTES,
             "now": now,
+            "timeline_cache_key": timeline_cache_key,
             "export_panel": export_panel_context(session, pauses=pauses)["export_panel"],
         },
     )

@@ -224,6 +224,10 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     }
+# Whether every app server sees the same cache: what is cached until another
+# process says it changed (the history's totals and filter lists) is cached only
+# then; what is keyed by the rows themselves (the history's cards) always is.
+SHARED_CACHE = env.bool("SHARED_CACHE", default=bool(env.str("REDIS_URL", default="")))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -25,8 +25,8 @@ them first under its memory limit.
 
 The history's other repeated work, its total and its filter lists, is cached
 under `history_generation()`, a token renewed whenever a session is created or
-deleted, changes engineer, or a user, tree or outcome is saved (see
-`sessions.signals`' receivers below).
+deleted, changes engineer, or a user, tree or outcome is saved (the receivers
+at the end), when the cache is shared by every app server (Redis).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.core.cache import cache as shared_cache
 from django.db import transaction
 from django.template import Context
@@ -230,13 +231,22 @@ def renew_history_generation() -> None:
     A page that counted between the two may have seen the rows before the commit
     under the new token; the second renewal makes sure no page reads that count.
     """
-    _renew_quietly()
-    transaction.on_commit(_renew_quietly)
+    if settings.SHARED_CACHE:
+        _renew_quietly()
+        transaction.on_commit(_renew_quietly)
 
 
 def cached_for_history(scope: str, compute: Callable[[], object]) -> object:
     """`compute()`, cached per `scope` until the history's generation changes
-    (computed every time while the cache is down)."""
+    (computed every time while the cache is down).
+
+    Only with a cache every app server shares (`settings.SHARED_CACHE`: Redis):
+    a process's own memory would not hear of a renewal made by another process,
+    and would show its old total. The cards need no such care: their keys come
+    from the rows themselves.
+    """
+    if not settings.SHARED_CACHE:
+        return compute()
     try:
         key = f"history:{scope}:{history_generation()}"
         value = shared_cache.get(key)

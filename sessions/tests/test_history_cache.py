@@ -27,6 +27,12 @@ URL = reverse("sessions:history")
 STALE = "STALE-CARD"
 
 
+@pytest.fixture(autouse=True)
+def shared(settings):
+    """One test process is one app server: its memory cache stands for Redis here."""
+    settings.SHARED_CACHE = True
+
+
 @pytest.fixture
 def vpn(db):
     return build_version().tree
@@ -325,3 +331,15 @@ def test_a_completed_sessions_steps_are_rendered_once_and_follow_its_changes(
     services.session_change_outcome(session=session, outcome=outcome("escalated"), by=charlie)
     page = alice_client.get(detail).content.decode()
     assert STALE not in page and "Is the VPN client installed?" in page
+
+
+def test_without_a_shared_cache_the_total_and_lists_are_not_cached(
+    charlie_client, alice, vpn, settings
+):
+    # Each app server's own memory would not hear of another's renewal: only the
+    # cards (keyed by the rows themselves) are cached then.
+    settings.SHARED_CACHE = False
+    start(alice, vpn)
+    assert "1 session" in charlie_client.get(URL).content.decode()
+    assert not [key for key in cache._cache if ":history:count" in key or ":history:options" in key]
+    assert card_keys()

@@ -30,6 +30,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator
 
 from resolutionflow.widgets import PlainSelect, option_tags
 from sessions.cards import cached_for_history
@@ -141,6 +142,17 @@ class Option:
     pk: int
 
 
+class NormalChoices(BaseChoiceIterator):
+    """(value, label) pairs already in Django's normal form: a form field takes them as
+    they are, instead of checking hundreds of engineers' pairs on every page."""
+
+    def __init__(self, pairs: tuple[tuple[str, str], ...]) -> None:
+        self.pairs = pairs
+
+    def __iter__(self):
+        return iter(self.pairs)
+
+
 @dataclass(frozen=True)
 class OptionList:
     """A filter list, with its `<option>`s written out once (nothing selected):
@@ -148,14 +160,13 @@ class OptionList:
 
     blank: str
     options: tuple[Option, ...]
+    choices: NormalChoices = field(init=False, compare=False)
     markup: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "markup", str(option_tags(self.choices, [""])))
-
-    @property
-    def choices(self) -> list[tuple[str, str]]:
-        return [("", self.blank), *((o.value, o.label) for o in self.options)]
+        pairs = (("", self.blank), *((o.value, o.label) for o in self.options))
+        object.__setattr__(self, "choices", NormalChoices(pairs))
+        object.__setattr__(self, "markup", str(option_tags(pairs, [""])))
 
     def ids(self) -> dict[str, int]:
         return {o.value: o.pk for o in self.options}

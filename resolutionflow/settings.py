@@ -88,9 +88,13 @@ MIDDLEWARE = [
 # the admin (Axes › Access attempts) or with `manage.py axes_reset_username`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, its permission sets kept in the shared cache.
+    "resolutionflow.permissions.CachedPermissionsBackend",
     # Answers only the OpenID Connect callback (it needs a `code` and `state`).
     "api.oidc.Backend",
+    # Listed so that people signed in before the permission cache (their session
+    # names this backend) stay signed in; the one above answers first.
+    "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)

@@ -32,19 +32,16 @@ at the end), when the cache is shared by every app server (Redis).
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-import uuid
 from collections.abc import Callable, Iterable
 
-from django.conf import settings
 from django.core.cache import cache as shared_cache
-from django.db import transaction
 from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
+from resolutionflow import generations
 from resolutionflow.users import display_name
 from sessions.models import Session
 
@@ -53,12 +50,9 @@ CARD_TEMPLATE = "sessions/_session_card.html"
 # `{% live %}` blocks are the ones `render_cards` fills in.
 CARD_TEMPLATES = (CARD_TEMPLATE, "sessions/_close_popover.html")
 CARD_TIMEOUT = 24 * 3600
-GENERATION_KEY = "history:generation"
-GENERATION_TIMEOUT = 7 * 24 * 3600
+GENERATION = "history"
 LIVE_MARK = "<!--live:{}-->"
 LIVE_PATTERN = re.compile(r"<!--live:([a-z-]+)-->")
-
-logger = logging.getLogger(__name__)
 
 
 # --- the card templates ------------------------------------------------------------
@@ -158,7 +152,9 @@ def render_cards(context: Context, sessions: Iterable[Session]) -> list[SafeStri
         for session in sessions
         if session.pk != close_id
     }
-    found = _quietly(shared_cache.get_many, list(keys.values()), default={}) if keys else {}
+    found = {}
+    if keys:
+        found = generations.quietly(shared_cache.get_many, list(keys.values()), default={})
     template = get_template(CARD_TEMPLATE).template
     fresh: dict[str, str] = {}
     per_page: dict[str, str] = {}  # the `page` blocks, rendered once
@@ -184,18 +180,8 @@ def render_cards(context: Context, sessions: Iterable[Session]) -> list[SafeStri
                     markup = fresh[key] = template.render(context)
             cards.append(_fill(markup, live))
     if fresh:
-        _quietly(shared_cache.set_many, fresh, CARD_TIMEOUT)
+        generations.quietly(shared_cache.set_many, fresh, CARD_TIMEOUT)
     return cards
-
-
-def _quietly(call: Callable, *args, default=None):
-    """`call(*args)` on the shared cache; when the cache is down, `default` and a
-    warning: the page renders without it (slower), it never fails for it."""
-    try:
-        return call(*args)
-    except Exception:  # the Redis client's errors, whatever their class
-        logger.warning("history cache unavailable: rendering without it", exc_info=True)
-        return default
 
 
 def _fill(markup: str, render: Callable[[str], str]) -> SafeString:
@@ -208,55 +194,18 @@ def _fill(markup: str, render: Callable[[str], str]) -> SafeString:
 
 def history_generation() -> str:
     """A token that changes whenever the history's total or filter lists may have."""
-    token = shared_cache.get(GENERATION_KEY)
-    if token is None:
-        token = uuid.uuid4().hex
-        # Another process may have set one meanwhile: theirs wins, so both agree.
-        if not shared_cache.add(GENERATION_KEY, token, GENERATION_TIMEOUT):
-            token = shared_cache.get(GENERATION_KEY) or token
-    return token
-
-
-def _renew_quietly() -> None:
-    _quietly(_renew_generation)
-
-
-def _renew_generation() -> None:
-    shared_cache.set(GENERATION_KEY, uuid.uuid4().hex, GENERATION_TIMEOUT)
+    return generations.token(GENERATION)
 
 
 def renew_history_generation() -> None:
-    """Renew now (this process sees its own change at once) and again after the commit.
-
-    A page that counted between the two may have seen the rows before the commit
-    under the new token; the second renewal makes sure no page reads that count.
-    """
-    if settings.SHARED_CACHE:
-        _renew_quietly()
-        transaction.on_commit(_renew_quietly)
+    generations.renew(GENERATION)
 
 
 def cached_for_history(scope: str, compute: Callable[[], object]) -> object:
     """`compute()`, cached per `scope` until the history's generation changes
-    (computed every time while the cache is down).
-
-    Only with a cache every app server shares (`settings.SHARED_CACHE`: Redis):
-    a process's own memory would not hear of a renewal made by another process,
-    and would show its old total. The cards need no such care: their keys come
-    from the rows themselves.
-    """
-    if not settings.SHARED_CACHE:
-        return compute()
-    try:
-        key = f"history:{scope}:{history_generation()}"
-        value = shared_cache.get(key)
-    except Exception:
-        logger.warning("history cache unavailable: rendering without it", exc_info=True)
-        return compute()
-    if value is None:
-        value = compute()
-        _quietly(shared_cache.set, key, value, GENERATION_TIMEOUT)
-    return value
+    (resolutionflow.generations: only with a cache every app server shares; the
+    cards need no such care, their keys come from the rows themselves)."""
+    return generations.cached(GENERATION, scope, compute)
 
 
 # --- what renews the generation ----------------------------------------------------

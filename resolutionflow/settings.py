@@ -271,6 +271,13 @@ MESSAGE_TAGS = {10: "info", 20: "info", 25: "success", 30: "warning", 40: "error
 
 # Cookies and transport security. HTTPS-only settings switch on with DEBUG off;
 # behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER (see README).
+# Signed-in sessions live in the database; with a shared cache they are read
+# from it first (written to both), one query less on every page.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if SHARED_CACHE
+    else "django.contrib.sessions.backends.db"
+)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)

@@ -32,7 +32,11 @@ def app_server_cache(url: str, prefix: str) -> RedisCache:
 
 
 def test_settings_use_redis_when_redis_url_is_set_and_memory_otherwise(redis_url):
-    probe = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    probe = (
+        "from django.conf import settings; "
+        "print(settings.CACHES['default']['BACKEND'], settings.SHARED_CACHE, "
+        "settings.SESSION_ENGINE)"
+    )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "resolutionflow.settings"}
 
     def backend(**extra) -> str:
@@ -45,8 +49,20 @@ def test_settings_use_redis_when_redis_url_is_set_and_memory_otherwise(redis_url
         )
         return run.stdout.strip()
 
-    assert backend(REDIS_URL=redis_url) == "django.core.cache.backends.redis.RedisCache"
-    assert backend(REDIS_URL=None) == "django.core.cache.backends.locmem.LocMemCache"
+    # With Redis every app server shares the cache: the history's totals and lists,
+    # the permission sets and the signed-in sessions are read from it.
+    assert backend(REDIS_URL=redis_url).split() == [
+        "django.core.cache.backends.redis.RedisCache",
+        "True",
+        "django.contrib.sessions.backends.cached_db",
+    ]
+    # Without, each process's own memory: nothing that another process could make
+    # stale is kept there (a signed-out session stays signed out everywhere).
+    assert backend(REDIS_URL=None).split() == [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "False",
+        "django.contrib.sessions.backends.db",
+    ]
 
 
 def test_two_app_servers_share_the_cache_and_count_atomically(redis_url):

@@ -11,7 +11,9 @@ A 500-node draft (`bench.treegen`) is written, measured and rolled back:
 - the layout alone, uncached, for the record.
 
 `python -m bench.designer` runs them on any database (e.g. `DATABASE_URL=… python -m
-bench.designer`), without the session dataset; `make bench` runs them with the rest.
+bench.designer`), without the session dataset; `make bench` runs them with the rest. Both
+freeze the collector after setup (`bench.run.freeze`), as production's gunicorn does before
+forking; `BENCH_NO_FREEZE=1 python -m bench.designer` measures without, for comparison.
 """
 
 from __future__ import annotations
@@ -144,16 +146,20 @@ def main() -> int:
     from django.core.management import call_command
     from django.db import connections
 
-    from bench.run import Bench, render_table
+    from bench.run import FROZEN_NOTE, Bench, freeze, render_table
 
     try:
         call_command("migrate", verbosity=0)
         bench = Bench(requests=int(os.environ.get("BENCH_REQUESTS", "50")))
+        if os.environ.get("BENCH_NO_FREEZE") != "1":
+            freeze()
         run(bench)
     finally:
         connections.close_all()
         if cluster is not None:
             cluster.stop()
+    frozen = FROZEN_NOTE if os.environ.get("BENCH_NO_FREEZE") != "1" else "gc not frozen"
+    print(f"{bench.requests} requests per scenario after 5 warm-up; {frozen}.")
     print(render_table(bench.rows))
     sys.stdout.flush()
     return 0 if all(row.met is not False for row in bench.rows) else 1

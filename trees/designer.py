@@ -160,6 +160,8 @@ def page_context(
 
     svg = diagram.render(
         graph,
+        # The version's last drawing is the base of the next edit's (diagram.derive_layout).
+        layout=diagram.layout_for(graph, scope=f"version:{version.pk}"),
         marks=marks,
         selected=selected,
         link=link,

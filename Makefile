@@ -25,7 +25,7 @@ run: install
 test: install
 	bin/test
 
-## Production-like: gunicorn + whitenoise with DEBUG off, on http://127.0.0.1:$(PORT)
+## Production-like: gunicorn (resolutionflow/gunicorn.conf.py) + whitenoise with DEBUG off, on http://127.0.0.1:$(PORT)
 serve: install
 	mkdir -p var
 	test -s var/serve-secret-key || $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > var/serve-secret-key
@@ -33,7 +33,7 @@ serve: install
 	  SECURE_SSL_REDIRECT=False SESSION_COOKIE_SECURE=False CSRF_COOKIE_SECURE=False \
 	  sh -c '$(BIN)/python manage.py migrate --noinput && \
 	         $(BIN)/python manage.py collectstatic --noinput -v0 && \
-	         $(BIN)/gunicorn resolutionflow.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -'
+	         $(BIN)/gunicorn -c resolutionflow/gunicorn.conf.py resolutionflow.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --access-logfile -'
 
 ## Style, formatting and the import layers (pyproject.toml [tool.importlinter])
 lint: install

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import urlencode
 
 from trees import diagram, services
@@ -85,7 +86,7 @@ def build_panel(version: TreeVersion, node: Node, nodes: list[NodeRef], data=Non
     if data is None:
         form = NodeDesignForm(
             initial={
-                "seen": services.node_digest(node),
+                "seen": services.node_digest(node, choices),
                 "key": node.key,
                 "kind": node.kind,
                 "title": node.title,
@@ -128,7 +129,23 @@ def build_panel(version: TreeVersion, node: Node, nodes: list[NodeRef], data=Non
         answers=answers,
         add=add,
         delete=NodeDeleteForm(options=options, node=node),
-        sources=services.node_sources(node),
+        sources=[],  # page_context reads them off the graph
+    )
+
+
+def graph_sources(graph: list, key: str) -> list[str]:
+    """The keys of the other nodes whose arrows lead to `key`, read off the version's graph.
+
+    `services.node_sources` asks the database (the delete needs it under its lock); the
+    panel has the graph in memory already, which spared two queries per panel.
+    """
+    return sorted(
+        {
+            node.key
+            for node in graph
+            if node.key != key
+            and (node.next == key or any(choice.target == key for choice in node.choices))
+        }
     )
 
 
@@ -139,9 +156,13 @@ def page_context(
     editable: bool,
     panel: Panel | None = None,
     selected: str | None = None,
+    node: Node | None = None,
     zoom: int = 100,
 ) -> dict:
-    """Everything the designer page and its partials show."""
+    """Everything the designer page and its partials show.
+
+    `node`: the selected node when the caller has it (a save has just written it).
+    """
     tree = version.tree
     nodes = _nodes(version)
     graph = services.version_graph(version)
@@ -149,7 +170,11 @@ def page_context(
     marks = diagram.problem_marks(problems, [node.key for node in graph])
     by_key = {node.key: node for node in nodes}
     if panel is None and selected in by_key:
-        panel = build_panel(version, Node.objects.get(pk=by_key[selected].pk), nodes)
+        if node is None or node.pk != by_key[selected].pk:
+            node = Node.objects.get(pk=by_key[selected].pk)
+        panel = build_panel(version, node, nodes)
+    if panel is not None:
+        panel.sources = graph_sources(graph, panel.node.key)
     selected = panel.node.key if panel else None
 
     base = designer_url(version)
@@ -160,6 +185,8 @@ def page_context(
 
     svg = diagram.render(
         graph,
+        # The version's last drawing is the base of the next edit's (diagram.derive_layout).
+        layout=diagram.layout_for(graph, scope=f"version:{version.pk}"),
         marks=marks,
         selected=selected,
         link=link,
@@ -169,8 +196,13 @@ def page_context(
     problem_list = [
         (key, by_key[key], message) for key, group in marks.by_key.items() for message in group
     ]
-    versions = list(tree.versions.select_related("published_by", "created_by").order_by("-number"))
-    draft = next((v for v in versions if v.status == TreeVersion.Status.DRAFT), None)
+    # Read only when the template shows them: the whole page, not an htmx save's partials.
+    versions = SimpleLazyObject(
+        lambda: list(tree.versions.select_related("published_by", "created_by").order_by("-number"))
+    )
+    draft = SimpleLazyObject(
+        lambda: next((v for v in versions if v.status == TreeVersion.Status.DRAFT), None)
+    )
     return {
         "title": f"Designer: {tree.name}, version {version.number}",
         "opts": TreeVersion._meta,
@@ -294,7 +326,7 @@ def save_node(request, admin_context: dict, version: TreeVersion, node: Node) ->
                 return redirect(designer_url(version, node))
             context = {
                 **admin_context,
-                **page_context(request, version, editable=True, selected=node.key),
+                **page_context(request, version, editable=True, selected=node.key, node=node),
                 "saved": message,
             }
             return render_page(request, context, oob=True)

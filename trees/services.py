@@ -8,6 +8,7 @@ pinned to the version it ran on.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -432,13 +433,20 @@ class AnswerEdit:
     delete: bool = False
 
 
-def node_digest(node: Node) -> str:
-    """A fingerprint of what the node's form shows: a form carries it, a save compares it."""
-    choices = list(
-        Choice.objects.filter(node=node)
-        .order_by("position", "id")
-        .values_list("id", "label", "target_id", "position")
-    )
+def node_digest(node: Node, choices: Sequence[Choice] | None = None) -> str:
+    """A fingerprint of what the node's form shows: a form carries it, a save compares it.
+
+    `choices`: the node's answers when the caller has read them already (any order).
+    """
+    if choices is None:
+        choices = list(
+            Choice.objects.filter(node=node)
+            .order_by("position", "id")
+            .values_list("id", "label", "target_id", "position")
+        )
+    else:
+        ordered = sorted(choices, key=lambda c: (c.position, c.pk))
+        choices = [(c.pk, c.label, c.target_id, c.position) for c in ordered]
     state = [
         node.key,
         node.kind,
@@ -478,13 +486,15 @@ def _next_position(version: TreeVersion) -> int:
     return (version.nodes.aggregate(n=Max("position"))["n"] or 0) + 1
 
 
-def _create_node(version: TreeVersion, spec: NewNode, taken: set[str]) -> Node:
+def _create_node(
+    version: TreeVersion, spec: NewNode, taken: set[str], *, position: int | None = None
+) -> Node:
     return Node.objects.create(
         version=version,
         key=unique_key(version, spec.title, taken=taken),
         kind=spec.kind,
         title=spec.title,
-        position=_next_position(version),
+        position=position if position is not None else _next_position(version),
     )
 
 
@@ -521,7 +531,8 @@ def node_update(
     """
     node = Node.objects.select_for_update().get(pk=node_id)
     version = _editable_version(node.version_id)
-    current = node_digest(node)
+    existing = {c.pk: c for c in node.choices.all()}
+    current = node_digest(node, list(existing.values()))
     if seen != current:
         raise StaleNode(
             "Someone else saved this node after you opened it, so your changes were not "
@@ -529,9 +540,10 @@ def node_update(
             "keep yours.",
             current=current,
         )
-    rows = list(version.nodes.values_list("pk", "key"))
-    taken = {key for _, key in rows}
-    ids = {pk for pk, _ in rows}
+    rows = list(version.nodes.values_list("pk", "key", "position"))
+    taken = {key for _, key, _ in rows}
+    ids = {pk for pk, _, _ in rows}
+    positions = itertools.count(max((p for _, _, p in rows), default=0) + 1)
     if edit.key != node.key and edit.key in taken:
         raise DesignerError(
             {"key": "Another node of this version already has this key."}, code="key"
@@ -544,7 +556,6 @@ def node_update(
         raise DesignerError(
             {"answers": "Two answers have the same label: each answer needs its own."}
         )
-    existing = {c.pk: c for c in node.choices.all()}
     if any(a.choice_id is not None and a.choice_id not in existing for a in answers):
         raise StaleNode(
             "An answer you edited was removed by someone else; nothing was saved.",
@@ -556,7 +567,7 @@ def node_update(
     node.key, node.kind, node.title = edit.key, edit.kind, edit.title
     node.body, node.command = edit.body, edit.command
     if edit.new_next is not None:
-        node.next = _create_node(version, edit.new_next, taken)
+        node.next = _create_node(version, edit.new_next, taken, position=next(positions))
     elif not edit.keep_next:
         node.next_id = edit.next_id
     if edit.is_start and not node.is_start:
@@ -570,15 +581,23 @@ def node_update(
     kept = [a for a in answers if a.choice_id is not None and not a.delete]
     removed = [a.choice_id for a in answers if a.choice_id is not None and a.delete]
     Choice.objects.filter(pk__in=removed).delete()
+    # Only the labels that change move (most saves change none).
     for a in kept:
-        Choice.objects.filter(pk=a.choice_id).update(label=f"\u2060{a.choice_id}\u2060")
+        if existing[a.choice_id].label != a.label.strip():
+            Choice.objects.filter(pk=a.choice_id).update(label=f"\u2060{a.choice_id}\u2060")
     for a in answers:
         if a.delete:
             continue
         target_id = a.target_id
         if a.new_target is not None:
-            target_id = _create_node(version, a.new_target, taken).pk
+            target_id = _create_node(version, a.new_target, taken, position=next(positions)).pk
         choice = existing.get(a.choice_id) if a.choice_id is not None else Choice(node=node)
+        if choice.pk is not None and (choice.label, choice.target_id, choice.position) == (
+            a.label.strip(),
+            target_id,
+            a.position,
+        ):
+            continue  # unchanged: no UPDATE
         choice.label = a.label.strip()
         choice.target_id = target_id
         choice.position = a.position

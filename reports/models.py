@@ -1,0 +1,68 @@
+"""Daily rollups of the report figures that are counts and sums (docs/PERFORMANCE.md, "Rollups").
+
+Each row holds one day's (span DAY) or one calendar month's (span MONTH, `day` its
+first day) figures of the sessions *started* then, days in settings.TIME_ZONE as
+the reports count them. A report over any range reads its whole months from
+month rows and the days at either end from day rows (`reports.rollups.period_q`):
+a year is about a dozen month rows per key instead of 365 day rows.
+
+Kept by `reports.rollups` from the sessions' signals, in the writer's
+transaction; `manage.py rebuild_rollups` recomputes them from the rows.
+Medians are not here: an exact continuous median needs every value, and a
+histogram of active seconds per tree and month is as many rows as sessions.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from trees.models import Tree
+
+
+class Span(models.TextChoices):
+    DAY = "d", "day"
+    MONTH = "m", "month"
+
+
+class SessionTally(models.Model):
+    """Sessions started in a span, per tree and outcome (`outcome_key` the outcome's
+    id, 0 for sessions not completed: a key column that is never NULL, so an upsert
+    finds its row on both databases)."""
+
+    span = models.CharField(max_length=1, choices=Span.choices)
+    day = models.DateField()
+    tree = models.ForeignKey(Tree, on_delete=models.CASCADE, related_name="+")
+    outcome_key = models.IntegerField()
+    started = models.IntegerField(db_default=0)
+    completed = models.IntegerField(db_default=0)
+    # Completed sessions whose closing step is not a solution (the drop-off rate).
+    dropoffs = models.IntegerField(db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "day", "tree", "outcome_key"], name="sessiontally_key"
+            )
+        ]
+        indexes = [models.Index(fields=["tree", "span", "day"], name="sessiontally_tree")]
+
+
+class StepTally(models.Model):
+    """Per engineer who took them, the active seconds of the steps of the sessions
+    started in a span, per tree; and the hand-offs the engineer gave in them."""
+
+    span = models.CharField(max_length=1, choices=Span.choices)
+    day = models.DateField()
+    tree = models.ForeignKey(Tree, on_delete=models.CASCADE, related_name="+")
+    engineer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    step_seconds = models.BigIntegerField(db_default=0)
+    handoffs = models.IntegerField(db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "day", "tree", "engineer"], name="steptally_key"
+            )
+        ]
+        indexes = [models.Index(fields=["tree", "span", "day"], name="steptally_tree")]

@@ -44,7 +44,9 @@ from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.functions import Cast, Collate, NullIf, TruncDate
 from django.db.models.lookups import GreaterThan, IsNull
 
+from reports import rollups
 from reports.aggregates import InSubquery, PercentileCont
+from reports.models import SessionTally, Span, StepTally
 from resolutionflow import clock
 from sessions.models import Decision, Handoff, Outcome, Session
 from trees.models import Choice, Node, Tree, TreeVersion
@@ -153,6 +155,19 @@ class ReportFilter:
 
     def sessions(self) -> QuerySet[Session]:
         return Session.objects.filter(self.session_q())
+
+    @property
+    def rolls_up(self) -> bool:
+        """Its counts and sums can come from the rollups (`reports.models`), which are
+        per tree but not per engineer or version."""
+        return self.engineer is None and self.version is None
+
+    def tally_q(self) -> Q:
+        """The filter as a Q on the rollups: the month and day rows adding up to its days."""
+        q = rollups.period_q(self.date_from, self.date_to)
+        if self.tree is not None:
+            q &= Q(tree=self.tree)
+        return q
 
     def decision_q(self) -> Q:
         """The filter as a Q on Decision: the session's start and tree copied onto each
@@ -447,13 +462,22 @@ def trees(
     )
     # Completed sessions that ended away from a solution: their closing step record
     # is at a question or an action.
-    dropoffs_sql, dropoffs_params = _sql(
-        Decision.objects.using(using)
-        .filter(report_filter.decision_q(), exit=SESSION_CLOSED)
-        .exclude(node_kind=SOLUTION)
-        .values(tid=F("tree_id"))
-        .annotate(dropped=Count("tree"))  # not the id: the partial index holds the tree alone
-    )
+    if report_filter.rolls_up:
+        dropoffs = (
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q())
+            .values(tid=F("tree_id"))
+            .annotate(dropped=Sum("dropoffs"))
+        )
+    else:
+        dropoffs = (
+            Decision.objects.using(using)
+            .filter(report_filter.decision_q(), exit=SESSION_CLOSED)
+            .exclude(node_kind=SOLUTION)
+            .values(tid=F("tree_id"))
+            .annotate(dropped=Count("tree"))  # not the id: the partial index holds the tree
+        )
+    dropoffs_sql, dropoffs_params = _sql(dropoffs)
     names_sql, names_params = _sql(
         Tree.objects.using(using).values(tid=F("id"), tslug=F("slug"), tname=F("name"))
     )
@@ -652,20 +676,27 @@ def engineers(report_filter: ReportFilter, *, using: str | None = None) -> list[
         )
     )
     # Step time goes to whoever took the step (SPEC §9), hand-offs to who gave them.
-    steps_sql, steps_params = _sql(
-        Decision.objects.using(using)
-        .filter(report_filter.decision_q())
-        .order_by()
-        .values(eid=F("engineer_id"))
-        .annotate(secs=Sum("active_seconds", default=0))
-    )
-    handoffs_sql, handoffs_params = _sql(
-        Handoff.objects.using(using)
-        .filter(session__in=report_filter.sessions().order_by().values("pk"))
-        .order_by()
-        .values(eid=F("from_engineer_id"))
-        .annotate(n=Count("pk"))
-    )
+    if report_filter.rolls_up:
+        tallies = StepTally.objects.using(using).filter(report_filter.tally_q()).order_by()
+        steps = tallies.values(eid=F("engineer_id")).annotate(secs=Sum("step_seconds"))
+        handoffs = tallies.values(eid=F("engineer_id")).annotate(n=Sum("handoffs"))
+    else:
+        steps = (
+            Decision.objects.using(using)
+            .filter(report_filter.decision_q())
+            .order_by()
+            .values(eid=F("engineer_id"))
+            .annotate(secs=Sum("active_seconds", default=0))
+        )
+        handoffs = (
+            Handoff.objects.using(using)
+            .filter(session__in=report_filter.sessions().order_by().values("pk"))
+            .order_by()
+            .values(eid=F("from_engineer_id"))
+            .annotate(n=Count("pk"))
+        )
+    steps_sql, steps_params = _sql(steps)
+    handoffs_sql, handoffs_params = _sql(handoffs)
     sql = f"""
     WITH figures AS ({figures_sql}),
     names AS ({names_sql}),
@@ -696,15 +727,29 @@ def daily(report_filter: ReportFilter, *, using: str | None = None) -> list[DayR
     those few rows and folded by kind: no per-session join or outcome test.
     """
     using = using or router.db_for_read(Session)
-    counted_sql, params = _sql(
-        report_filter.sessions()
-        .using(using)
-        .values(
-            day=TruncDate("started_at", tzinfo=ZoneInfo(settings.TIME_ZONE)),
-            oid=F("outcome_id"),
+    if report_filter.rolls_up:
+        counted = (
+            SessionTally.objects.using(using)
+            .filter(
+                report_filter.scope_q(),
+                span=Span.DAY,
+                day__gte=report_filter.date_from,
+                day__lte=report_filter.date_to,
+            )
+            .values("day", oid=F("outcome_key"))
+            .annotate(n=Sum("started"), done=Sum("completed"))
         )
-        .annotate(n=Count("pk"), done=Count("completed_at"))
-    )
+    else:
+        counted = (
+            report_filter.sessions()
+            .using(using)
+            .values(
+                day=TruncDate("started_at", tzinfo=ZoneInfo(settings.TIME_ZONE)),
+                oid=F("outcome_id"),
+            )
+            .annotate(n=Count("pk"), done=Count("completed_at"))
+        )
+    counted_sql, params = _sql(counted)
     outcomes_sql, outcomes_params = _sql(
         Outcome.objects.using(using).values(oid=F("id"), okind=F("kind"))
     )
@@ -741,13 +786,23 @@ def outcomes(report_filter: ReportFilter, *, using: str | None = None) -> list[O
     few rows in a written-out statement: no per-session join.
     """
     using = using or router.db_for_read(Session)
-    counted_sql, params = _sql(
-        report_filter.sessions()
-        .using(using)
-        .filter(COMPLETED)
-        .values(oid=F("outcome_id"))
-        .annotate(n=Count("pk"))
-    )
+    if report_filter.rolls_up:
+        counted = (
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q())
+            .values(oid=F("outcome_key"))
+            .annotate(n=Sum("completed"))
+            .filter(n__gt=0)
+        )
+    else:
+        counted = (
+            report_filter.sessions()
+            .using(using)
+            .filter(COMPLETED)
+            .values(oid=F("outcome_id"))
+            .annotate(n=Count("pk"))
+        )
+    counted_sql, params = _sql(counted)
     outcomes_sql, outcomes_params = _sql(
         Outcome.objects.using(using).values(
             oid=F("id"), ocode=F("code"), olabel=F("label"), okind=F("kind"), oorder=F("order")

@@ -47,6 +47,11 @@ class SessionTally(models.Model):
         ]
         indexes = [models.Index(fields=["tree", "span", "day"], name="sessiontally_tree")]
 
+    def __str__(self) -> str:
+        return (
+            f"{self.get_span_display()} {self.day}, tree {self.tree_id}, outcome {self.outcome_key}"
+        )
+
 
 class StepTally(models.Model):
     """Per engineer who took them, the active seconds of the steps of the sessions
@@ -55,7 +60,9 @@ class StepTally(models.Model):
     span = models.CharField(max_length=1, choices=Span.choices)
     day = models.DateField()
     tree = models.ForeignKey(Tree, on_delete=models.CASCADE, related_name="+")
-    engineer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    engineer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
     step_seconds = models.BigIntegerField(db_default=0)
     handoffs = models.IntegerField(db_default=0)
 
@@ -66,3 +73,7 @@ class StepTally(models.Model):
             )
         ]
         indexes = [models.Index(fields=["tree", "span", "day"], name="steptally_tree")]
+
+    def __str__(self) -> str:
+        span = self.get_span_display()
+        return f"{span} {self.day}, tree {self.tree_id}, engineer {self.engineer_id}"

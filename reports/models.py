@@ -77,3 +77,28 @@ class StepTally(models.Model):
     def __str__(self) -> str:
         span = self.get_span_display()
         return f"{span} {self.day}, tree {self.tree_id}, engineer {self.engineer_id}"
+
+
+class AnswerTally(models.Model):
+    """How often each answer was given at each question of a tree (the drill-down's
+    answer shares), in the steps of the sessions started in a span. `choice_key` is
+    the choice's id (kept when a later version drops the choice: the answer stays)."""
+
+    span = models.CharField(max_length=1, choices=Span.choices)
+    day = models.DateField()
+    tree = models.ForeignKey(Tree, on_delete=models.CASCADE, related_name="+")
+    node_key = models.CharField(max_length=100)
+    answer_label = models.CharField(max_length=200)
+    choice_key = models.IntegerField()
+    answers = models.IntegerField(db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tree", "span", "day", "node_key", "answer_label", "choice_key"],
+                name="answertally_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_span_display()} {self.day}, {self.node_key}: {self.answer_label}"

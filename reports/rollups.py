@@ -25,11 +25,13 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
-from reports.models import SessionTally, Span, StepTally
+from reports.models import AnswerTally, SessionTally, Span, StepTally
 from sessions.models import Decision, Handoff, Node, Session
 
 SESSION_CLOSED = Decision.Exit.SESSION_CLOSED.value
+ANSWERED = Decision.Exit.ANSWERED.value
 SOLUTION = Node.Kind.SOLUTION.value
+QUESTION = Node.Kind.QUESTION.value
 NOT_COMPLETED = 0  # SessionTally.outcome_key of sessions not completed
 
 
@@ -121,6 +123,17 @@ def on_session_outcome_changed(sender, session: Session, old_outcome_id: int, **
 
 
 def on_step_closed(sender, decision: Decision, **kwargs) -> None:
+    day = local_day(decision.session_started_at)
+    using = router.db_for_write(Decision)
+    if decision.exit == ANSWERED and decision.node_kind == QUESTION:
+        keys = {
+            "day": day,
+            "tree": decision.tree_id,
+            "node_key": decision.node_key,
+            "answer_label": decision.answer_label,
+            "choice_key": decision.choice_id,
+        }
+        _upsert(AnswerTally, keys, {"answers": 1}, using=using)
     if decision.engineer_id is None or not decision.active_seconds:
         return
     keys = {
@@ -128,12 +141,7 @@ def on_step_closed(sender, decision: Decision, **kwargs) -> None:
         "tree": decision.tree_id,
         "engineer": decision.engineer_id,
     }
-    _upsert(
-        StepTally,
-        keys,
-        {"step_seconds": decision.active_seconds},
-        using=router.db_for_write(Decision),
-    )
+    _upsert(StepTally, keys, {"step_seconds": decision.active_seconds}, using=using)
 
 
 def on_session_handed_off(sender, session: Session, handoff: Handoff, **kwargs) -> None:
@@ -172,8 +180,8 @@ def rebuild(
         last = started.order_by("-started_at").values_list("started_at", flat=True).first()
         if first is None:
             with transaction.atomic(using=using):
-                SessionTally.objects.using(using).all().delete()
-                StepTally.objects.using(using).all().delete()
+                for model in (SessionTally, StepTally, AnswerTally):
+                    model.objects.using(using).all().delete()
             return None
         date_from = date_from or local_day(first)
         date_to = date_to or local_day(last)
@@ -224,23 +232,47 @@ def rebuild(
         )
         .annotate(n=Count("pk"))
     )
+    answers = (
+        Decision.objects.using(using)
+        .filter(
+            session_started_at__gte=start,
+            session_started_at__lt=end,
+            exit=ANSWERED,
+            node_kind=QUESTION,
+        )
+        .order_by()
+        .values(
+            span=Value(Span.DAY.value),
+            day=TruncDate("session_started_at", tzinfo=zone),
+            tid=F("tree_id"),
+            nkey=F("node_key"),
+            label=F("answer_label"),
+            ckey=F("choice_id"),
+        )
+        .annotate(n=Count("pk"))
+    )
     session_columns = ["span", "day", "tree_id", "outcome_key", "started", "completed", "dropoffs"]
+    answer_columns = ["span", "day", "tree_id", "node_key", "answer_label", "choice_key", "answers"]
     step_columns = ["span", "day", "tree_id", "engineer_id", "step_seconds", "handoffs"]
     with transaction.atomic(using=using):
         SessionTally.objects.using(using).filter(in_days).delete()
         StepTally.objects.using(using).filter(in_days).delete()
+        AnswerTally.objects.using(using).filter(in_days).delete()
         _insert_select(SessionTally, session_columns, session_days, using=using)
+        _insert_select(AnswerTally, answer_columns, answers, using=using)
         _insert_select(StepTally, step_columns, steps, using=using)
         for row in handoffs:
             # Few (a hand-off is an exception): each added to its day and month.
             keys = {"day": _as_date(row["day"]), "tree": row["tid"], "engineer": row["eid"]}
             _upsert(StepTally, keys, {"handoffs": row["n"]}, using=using, months=False)
         # The month rows from the day rows just written.
-        for model, columns, key in (
-            (SessionTally, session_columns, "outcome_key"),
-            (StepTally, step_columns, "engineer_id"),
+        for model, columns, keys in (
+            (SessionTally, session_columns, 1),
+            (StepTally, step_columns, 1),
+            (AnswerTally, answer_columns, 3),
         ):
-            sums = columns[4:]
+            # span, day, tree, the model's own key columns, then its sums.
+            key_columns, sums = columns[3 : 3 + keys], columns[3 + keys :]
             months = (
                 model.objects.using(using)
                 .filter(in_days, span=Span.DAY)
@@ -249,9 +281,9 @@ def rebuild(
                     m_span=Value(Span.MONTH.value),
                     m_day=TruncMonth("day"),
                     m_tid=F("tree_id"),
-                    m_key=F(key),
+                    **{f"m_{name}": F(name) for name in key_columns},
                 )
-                .annotate(**{f"m_{name}": Sum(name) for name in sums})
+                .annotate(**{f"m_sum_{name}": Sum(name) for name in sums})
             )
             _insert_select(model, columns, months, using=using)
     return first_day, last_day

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from reports import metrics, rollups
 from reports.metrics import TREE_SORTS, ReportFilter
-from reports.models import SessionTally, Span, StepTally
+from reports.models import AnswerTally, SessionTally, Span, StepTally
 from reports.tests.builders import build_history, build_lifecycle_dataset, utc
 from sessions import services
 from sessions.models import Outcome, Session
@@ -25,16 +25,16 @@ pytestmark = pytest.mark.django_db
 def _snapshot() -> dict:
     """Every rollup row with a non-zero figure (a count moved away leaves a row of zeros)."""
     rows = {}
-    for model, key, sums in (
-        (SessionTally, "outcome_key", ("started", "completed", "dropoffs")),
-        (StepTally, "engineer_id", ("step_seconds", "handoffs")),
+    for model, keys, sums in (
+        (SessionTally, ("outcome_key",), ("started", "completed", "dropoffs")),
+        (StepTally, ("engineer_id",), ("step_seconds", "handoffs")),
+        (AnswerTally, ("node_key", "answer_label", "choice_key"), ("answers",)),
     ):
-        for row in model.objects.values("span", "day", "tree_id", key, *sums):
+        for row in model.objects.values("span", "day", "tree_id", *keys, *sums):
             figures = tuple(row[name] for name in sums)
             if any(figures):
-                rows[(model.__name__, row["span"], str(row["day"]), row["tree_id"], row[key])] = (
-                    figures
-                )
+                key = (model.__name__, row["span"], str(row["day"]), row["tree_id"])
+                rows[key + tuple(row[name] for name in keys)] = figures
     return rows
 
 
@@ -56,6 +56,7 @@ def test_it_keeps_rollups_equal_to_a_rebuild_after_random_operations(clock, alic
     kept = _snapshot()
     assert any(key[1] == Span.MONTH for key in kept)
     assert any(key[0] == "StepTally" and figures[1] for key, figures in kept.items())  # hand-offs
+    assert any(key[0] == "AnswerTally" for key in kept)
 
     rollups.rebuild()
 
@@ -119,6 +120,8 @@ def _tables(report_filter: ReportFilter) -> dict:
     }
     for sort in TREE_SORTS:
         tables[f"trees {sort}"] = metrics.trees(report_filter, sort=sort)
+    if report_filter.tree is not None:
+        tables["nodes"] = metrics.nodes(report_filter)
     return tables
 
 

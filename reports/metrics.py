@@ -13,6 +13,13 @@ Medians and percentiles are continuous, exactly like PostgreSQL's
 registered aggregate doing the same arithmetic).
 
 Rates are None, never 0, when their denominator is empty.
+
+Counts and sums that need no row of their own (sessions per day and outcome, per
+outcome, drop-offs per tree, step time and hand-offs per engineer, answers per
+step) come from the rollups (`reports.models`, kept by `reports.rollups`) when the
+filter has no engineer or version (`ReportFilter.rolls_up`: the rollups are per
+tree only); otherwise, and for every median, from the rows. Both ways give the
+same figures (reports/tests/test_rollups.py).
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from django.db.models.lookups import GreaterThan, IsNull
 
 from reports import rollups
 from reports.aggregates import InSubquery, PercentileCont
-from reports.models import AnswerTally, SessionTally, Span, StepTally
+from reports.models import ALL_TREES, AnswerTally, SessionTally, Span, StepTally
 from resolutionflow import clock
 from sessions.models import Decision, Handoff, Outcome, Session
 from trees.models import Choice, Node, Tree, TreeVersion
@@ -162,12 +169,17 @@ class ReportFilter:
         per tree but not per engineer or version."""
         return self.engineer is None and self.version is None
 
-    def tally_q(self) -> Q:
-        """The filter as a Q on the rollups: the month and day rows adding up to its days."""
-        q = rollups.period_q(self.date_from, self.date_to)
+    def tally_q(self, *, per_tree: bool = False, days: bool = False) -> Q:
+        """The filter as a Q on SessionTally and StepTally: the month and day rows adding
+        up to its days (`days`: the day rows alone), of its tree, else of all trees
+        (`per_tree`: of each tree)."""
+        if days:
+            q = Q(span=Span.DAY, day__gte=self.date_from, day__lte=self.date_to)
+        else:
+            q = rollups.period_q(self.date_from, self.date_to)
         if self.tree is not None:
-            q &= Q(tree=self.tree)
-        return q
+            return q & Q(tree_key=self.tree.pk)
+        return q & (Q(tree_key__gt=ALL_TREES) if per_tree else Q(tree_key=ALL_TREES))
 
     def decision_q(self) -> Q:
         """The filter as a Q on Decision: the session's start and tree copied onto each
@@ -465,8 +477,8 @@ def trees(
     if report_filter.rolls_up:
         dropoffs = (
             SessionTally.objects.using(using)
-            .filter(report_filter.tally_q())
-            .values(tid=F("tree_id"))
+            .filter(report_filter.tally_q(per_tree=True))
+            .values(tid=F("tree_key"))
             .annotate(dropped=Sum("dropoffs"))
         )
     else:
@@ -555,7 +567,7 @@ def nodes(report_filter: ReportFilter, *, using: str | None = None) -> list[Node
         # Counted per answer already: a few hundred rows, not a second read of the steps.
         answered = (
             AnswerTally.objects.using(using)
-            .filter(report_filter.tally_q())
+            .filter(rollups.period_q(report_filter.date_from, report_filter.date_to), tree=tree)
             .order_by()
             .values(nkey=F("node_key"), label=F("answer_label"), cid=F("choice_key"))
             .annotate(n=Sum("answers"))
@@ -689,9 +701,15 @@ def engineers(report_filter: ReportFilter, *, using: str | None = None) -> list[
     )
     # Step time goes to whoever took the step (SPEC §9), hand-offs to who gave them.
     if report_filter.rolls_up:
-        tallies = StepTally.objects.using(using).filter(report_filter.tally_q()).order_by()
-        steps = tallies.values(eid=F("engineer_id")).annotate(secs=Sum("step_seconds"))
-        handoffs = tallies.values(eid=F("engineer_id")).annotate(n=Sum("handoffs"))
+        # Step time and hand-offs in one read of the tallies (`handoffs` reads `steps`).
+        steps = (
+            StepTally.objects.using(using)
+            .filter(report_filter.tally_q())
+            .order_by()
+            .values(eid=F("engineer_id"))
+            .annotate(secs=Sum("step_seconds"), n=Sum("handoffs"))
+        )
+        handoffs = None
     else:
         steps = (
             Decision.objects.using(using)
@@ -708,7 +726,9 @@ def engineers(report_filter: ReportFilter, *, using: str | None = None) -> list[
             .annotate(n=Count("pk"))
         )
     steps_sql, steps_params = _sql(steps)
-    handoffs_sql, handoffs_params = _sql(handoffs)
+    handoffs_sql, handoffs_params = (
+        ("SELECT eid, n FROM steps", []) if handoffs is None else _sql(handoffs)
+    )
     sql = f"""
     WITH figures AS ({figures_sql}),
     names AS ({names_sql}),
@@ -742,12 +762,7 @@ def daily(report_filter: ReportFilter, *, using: str | None = None) -> list[DayR
     if report_filter.rolls_up:
         counted = (
             SessionTally.objects.using(using)
-            .filter(
-                report_filter.scope_q(),
-                span=Span.DAY,
-                day__gte=report_filter.date_from,
-                day__lte=report_filter.date_to,
-            )
+            .filter(report_filter.tally_q(days=True))
             .values("day", oid=F("outcome_key"))
             .annotate(n=Sum("started"), done=Sum("completed"))
         )

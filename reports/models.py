@@ -25,14 +25,19 @@ class Span(models.TextChoices):
     MONTH = "m", "month"
 
 
+ALL_TREES = 0  # the tree_key of the rows that add up every tree
+
+
 class SessionTally(models.Model):
-    """Sessions started in a span, per tree and outcome (`outcome_key` the outcome's
-    id, 0 for sessions not completed: a key column that is never NULL, so an upsert
-    finds its row on both databases)."""
+    """Sessions started in a span, per tree and outcome. `tree_key` is the tree's id,
+    or ALL_TREES for the same figures over every tree (the overview's per-day and
+    per-outcome tables read a dozen rows a month instead of one per tree);
+    `outcome_key` the outcome's id, 0 for sessions not completed. Keys are never
+    NULL, so an upsert finds its row on both databases."""
 
     span = models.CharField(max_length=1, choices=Span.choices)
     day = models.DateField()
-    tree = models.ForeignKey(Tree, on_delete=models.CASCADE, related_name="+")
+    tree_key = models.IntegerField()
     outcome_key = models.IntegerField()
     started = models.IntegerField(db_default=0)
     completed = models.IntegerField(db_default=0)
@@ -42,24 +47,23 @@ class SessionTally(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["span", "day", "tree", "outcome_key"], name="sessiontally_key"
+                fields=["tree_key", "span", "day", "outcome_key"], name="sessiontally_key"
             )
         ]
-        indexes = [models.Index(fields=["tree", "span", "day"], name="sessiontally_tree")]
 
     def __str__(self) -> str:
-        return (
-            f"{self.get_span_display()} {self.day}, tree {self.tree_id}, outcome {self.outcome_key}"
-        )
+        span = self.get_span_display()
+        return f"{span} {self.day}, tree {self.tree_key}, outcome {self.outcome_key}"
 
 
 class StepTally(models.Model):
     """Per engineer who took them, the active seconds of the steps of the sessions
-    started in a span, per tree; and the hand-offs the engineer gave in them."""
+    started in a span, per tree (`tree_key`, ALL_TREES for every tree); and the
+    hand-offs the engineer gave in them."""
 
     span = models.CharField(max_length=1, choices=Span.choices)
     day = models.DateField()
-    tree = models.ForeignKey(Tree, on_delete=models.CASCADE, related_name="+")
+    tree_key = models.IntegerField()
     engineer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
@@ -69,14 +73,13 @@ class StepTally(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["span", "day", "tree", "engineer"], name="steptally_key"
+                fields=["tree_key", "span", "day", "engineer"], name="steptally_key"
             )
         ]
-        indexes = [models.Index(fields=["tree", "span", "day"], name="steptally_tree")]
 
     def __str__(self) -> str:
         span = self.get_span_display()
-        return f"{span} {self.day}, tree {self.tree_id}, engineer {self.engineer_id}"
+        return f"{span} {self.day}, tree {self.tree_key}, engineer {self.engineer_id}"
 
 
 class AnswerTally(models.Model):

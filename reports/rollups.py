@@ -25,7 +25,7 @@ from django.db import connections, router, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
-from reports.models import AnswerTally, SessionTally, Span, StepTally
+from reports.models import ALL_TREES, AnswerTally, SessionTally, Span, StepTally
 from sessions.models import Decision, Handoff, Node, Session
 
 SESSION_CLOSED = Decision.Exit.SESSION_CLOSED.value
@@ -70,24 +70,34 @@ def local_day(moment: datetime) -> date:
 def _upsert(
     model, keys: dict[str, Any], sums: dict[str, int], *, using: str, months: bool = True
 ) -> None:
-    """Add `sums` to the day row and (`months`) the month row of `keys` (with `day`),
-    creating them."""
+    """Add `sums` to the rows of `keys` (with `day`), creating them, in one statement: the
+    day row and (`months`) the month row, each for the tree and (a model with a
+    `tree_key`) for ALL_TREES."""
     if not any(sums.values()):
         return
     meta = model._meta
     table = connections[using].ops.quote_name(meta.db_table)
-    key_columns = [meta.get_field(name).column for name in keys if name != "day"]
+    key_names = [name for name in keys if name != "day"]
+    key_columns = [meta.get_field(name).column for name in key_names]
     columns = ["span", "day", *key_columns, *sums]
     day = keys["day"]
-    others = [value for name, value in keys.items() if name != "day"]
-    rows = [[Span.DAY.value, day, *others, *sums.values()]]
-    if months:
-        rows.append([Span.MONTH.value, day.replace(day=1), *others, *sums.values()])
+    spans = [(Span.DAY.value, day)] + ([(Span.MONTH.value, day.replace(day=1))] if months else [])
+    trees = [keys.get("tree_key")] + ([ALL_TREES] if "tree_key" in keys else [])
+    rows = [
+        [
+            span,
+            start,
+            *(tree if name == "tree_key" else keys[name] for name in key_names),
+            *sums.values(),
+        ]  # fmt: skip
+        for span, start in spans
+        for tree in trees
+    ]
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
     updates = ", ".join(f"{name} = {table}.{name} + EXCLUDED.{name}" for name in sums)
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "
-        f"ON CONFLICT (span, day, {', '.join(key_columns)}) DO UPDATE SET {updates}"
+        f"ON CONFLICT ({', '.join(key_columns)}, span, day) DO UPDATE SET {updates}"
     )
     with connections[using].cursor() as cursor:
         cursor.execute(sql, [value for row in rows for value in row])
@@ -100,7 +110,7 @@ def _dropped(session: Session, using: str) -> int:
 
 
 def _tally(session: Session, outcome_key: int, using: str, **sums: int) -> None:
-    keys = {"day": local_day(session.started_at), "tree": session.tree_id}
+    keys = {"day": local_day(session.started_at), "tree_key": session.tree_id}
     _upsert(SessionTally, {**keys, "outcome_key": outcome_key}, sums, using=using)
 
 
@@ -136,18 +146,14 @@ def on_step_closed(sender, decision: Decision, **kwargs) -> None:
         _upsert(AnswerTally, keys, {"answers": 1}, using=using)
     if decision.engineer_id is None or not decision.active_seconds:
         return
-    keys = {
-        "day": local_day(decision.session_started_at),
-        "tree": decision.tree_id,
-        "engineer": decision.engineer_id,
-    }
+    keys = {"day": day, "tree_key": decision.tree_id, "engineer": decision.engineer_id}
     _upsert(StepTally, keys, {"step_seconds": decision.active_seconds}, using=using)
 
 
 def on_session_handed_off(sender, session: Session, handoff: Handoff, **kwargs) -> None:
     keys = {
         "day": local_day(session.started_at),
-        "tree": session.tree_id,
+        "tree_key": session.tree_id,
         "engineer": handoff.from_engineer_id,
     }
     _upsert(StepTally, keys, {"handoffs": 1}, using=router.db_for_write(Handoff))
@@ -251,40 +257,53 @@ def rebuild(
         )
         .annotate(n=Count("pk"))
     )
-    session_columns = ["span", "day", "tree_id", "outcome_key", "started", "completed", "dropoffs"]
+    session_columns = ["span", "day", "tree_key", "outcome_key", "started", "completed", "dropoffs"]
+    step_columns = ["span", "day", "tree_key", "engineer_id", "step_seconds", "handoffs"]
     answer_columns = ["span", "day", "tree_id", "node_key", "answer_label", "choice_key", "answers"]
-    step_columns = ["span", "day", "tree_id", "engineer_id", "step_seconds", "handoffs"]
+    # (model, its columns, how many key columns follow span, day and the tree)
+    shapes = (
+        (SessionTally, session_columns, 1),
+        (StepTally, step_columns, 1),
+        (AnswerTally, answer_columns, 3),
+    )
+
+    def summed(model, columns, keys, span, day, tree, **filters):
+        """The model's day rows regrouped: its sums per (`day`, `tree`, its keys)."""
+        key_columns, sums = columns[3 : 3 + keys], columns[3 + keys :]
+        return (
+            model.objects.using(using)
+            .filter(in_days, span=Span.DAY, **filters)
+            .order_by()
+            .values(
+                g_span=Value(span),
+                g_day=day,
+                g_tree=tree,
+                **{f"g_{name}": F(name) for name in key_columns},
+            )
+            .annotate(**{f"g_sum_{name}": Sum(name) for name in sums})
+        )
+
     with transaction.atomic(using=using):
-        SessionTally.objects.using(using).filter(in_days).delete()
-        StepTally.objects.using(using).filter(in_days).delete()
-        AnswerTally.objects.using(using).filter(in_days).delete()
+        for model, _, _ in shapes:
+            model.objects.using(using).filter(in_days).delete()
         _insert_select(SessionTally, session_columns, session_days, using=using)
-        _insert_select(AnswerTally, answer_columns, answers, using=using)
         _insert_select(StepTally, step_columns, steps, using=using)
+        _insert_select(AnswerTally, answer_columns, answers, using=using)
+        # The rows of all trees from the rows per tree, day by day.
+        for model, columns, keys in shapes[:2]:
+            every = summed(
+                model, columns, keys, Span.DAY.value, F("day"), Value(ALL_TREES),
+                tree_key__gt=ALL_TREES,
+            )  # fmt: skip
+            _insert_select(model, columns, every, using=using)
         for row in handoffs:
-            # Few (a hand-off is an exception): each added to its day and month.
-            keys = {"day": _as_date(row["day"]), "tree": row["tid"], "engineer": row["eid"]}
+            # Few (a hand-off is an exception): each added to its day, per tree and in all.
+            keys = {"day": _as_date(row["day"]), "tree_key": row["tid"], "engineer": row["eid"]}
             _upsert(StepTally, keys, {"handoffs": row["n"]}, using=using, months=False)
         # The month rows from the day rows just written.
-        for model, columns, keys in (
-            (SessionTally, session_columns, 1),
-            (StepTally, step_columns, 1),
-            (AnswerTally, answer_columns, 3),
-        ):
-            # span, day, tree, the model's own key columns, then its sums.
-            key_columns, sums = columns[3 : 3 + keys], columns[3 + keys :]
-            months = (
-                model.objects.using(using)
-                .filter(in_days, span=Span.DAY)
-                .order_by()
-                .values(
-                    m_span=Value(Span.MONTH.value),
-                    m_day=TruncMonth("day"),
-                    m_tid=F("tree_id"),
-                    **{f"m_{name}": F(name) for name in key_columns},
-                )
-                .annotate(**{f"m_sum_{name}": Sum(name) for name in sums})
-            )
+        for model, columns, keys in shapes:
+            tree = F(columns[2])
+            months = summed(model, columns, keys, Span.MONTH.value, TruncMonth("day"), tree)
             _insert_select(model, columns, months, using=using)
     return first_day, last_day
 

@@ -30,10 +30,11 @@ def _snapshot() -> dict:
         (StepTally, ("engineer_id",), ("step_seconds", "handoffs")),
         (AnswerTally, ("node_key", "answer_label", "choice_key"), ("answers",)),
     ):
-        for row in model.objects.values("span", "day", "tree_id", *keys, *sums):
+        tree = "tree_id" if model is AnswerTally else "tree_key"
+        for row in model.objects.values("span", "day", tree, *keys, *sums):
             figures = tuple(row[name] for name in sums)
             if any(figures):
-                key = (model.__name__, row["span"], str(row["day"]), row["tree_id"])
+                key = (model.__name__, row["span"], str(row["day"]), row[tree])
                 rows[key + tuple(row[name] for name in keys)] = figures
     return rows
 
@@ -100,10 +101,12 @@ def test_it_reads_whole_months_from_month_rows(db, date_from, date_to, months, d
     tree = Tree.objects.create(slug="t", name="T")
     day = date(2025, 1, 1)
     while day <= date(2027, 1, 31):
-        SessionTally.objects.create(span=Span.DAY, day=day, tree=tree, outcome_key=0, started=1)
+        SessionTally.objects.create(
+            span=Span.DAY, day=day, tree_key=tree.pk, outcome_key=0, started=1
+        )
         if day.day == 1:
             SessionTally.objects.create(
-                span=Span.MONTH, day=day, tree=tree, outcome_key=0, started=1000
+                span=Span.MONTH, day=day, tree_key=tree.pk, outcome_key=0, started=1000
             )
         day += timedelta(days=1)
     picked = SessionTally.objects.filter(rollups.period_q(date_from, date_to))

@@ -36,11 +36,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, router
 from django.db.models import (
+    BigIntegerField,
     Case,
     Count,
     F,
     FloatField,
     IntegerField,
+    Max,
     Q,
     QuerySet,
     Sum,
@@ -362,6 +364,33 @@ def _figures(using: str, **percentiles: tuple[str, float]) -> dict[str, Any]:
     }
 
 
+def _null(fraction: bool) -> Max:
+    """A typed NULL (a fraction's, else a count's) for a UNION ALL column that a part
+    does not fill: PostgreSQL will not match an untyped NULL with a number. Inside an
+    aggregate, or the part would be grouped by it and have no row over no rows."""
+    return Max(Cast(Value(None), FloatField() if fraction else BigIntegerField()))
+
+
+def _tally_figures(using: str) -> dict[str, Any]:
+    """`_figures`' counts and rates from SessionTally rows: sums of their counts, each
+    0 rather than NULL over no rows, as a count is (so the rates are None exactly
+    when the row-based ones are)."""
+
+    def among(**lookups: Any) -> Q:
+        return Q(InSubquery(F("outcome_key"), _outcome_ids(using, **lookups)))
+
+    judged = Sum("started", filter=among(kind__in=(SUCCESS, PARTIAL, FAILURE)), default=0)
+    escalated = Sum("completed", filter=among(code=ESCALATED), default=0)
+    # Prefixed: an alias may not be a field of the model it aggregates.
+    return {
+        "t_started": Sum("started", default=0),
+        "t_completed": Sum("completed", default=0),
+        "t_escalated": escalated,
+        "t_resolution_rate": _rate(Sum("started", filter=among(kind=SUCCESS), default=0), judged),
+        "t_escalation_rate": _rate(escalated, judged),
+    }
+
+
 # --- the tables ---------------------------------------------------------------------
 
 
@@ -382,10 +411,30 @@ def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> l
         ),
         default=0,
     )
-    figures = {
-        **_figures(using, median=("active_seconds", MEDIAN), p90=("active_seconds", P90)),
-        "saved": Sum(saved, default=0),
-    }
+    # With the rollups, the rows give only what needs them (the percentiles and the
+    # time saved against each tree's baseline now), read for completed sessions only;
+    # the counts and rates come from SessionTally in a second, small statement.
+    rolled = all(report_filter.rolls_up for report_filter in filters)
+    counts = _tally_figures(using)
+    if rolled:
+        # The columns of the tallies' parts are NULL here and the other way round, so
+        # that both join one UNION ALL: one statement still.
+        figures = {
+            "started": Count("pk"),
+            "median": PercentileCont("active_seconds", MEDIAN, filter=COMPLETED),
+            "p90": PercentileCont("active_seconds", P90, filter=COMPLETED),
+            "saved": Sum(saved, default=0),
+            **{name: _null(name.endswith("_rate")) for name in counts},
+        }
+        blanks = {
+            name: _null(name in ("median", "p90"))
+            for name in ("n_started", "median", "p90", "saved")
+        }
+    else:
+        figures = {
+            **_figures(using, median=("active_seconds", MEDIAN), p90=("active_seconds", P90)),
+            "saved": Sum(saved, default=0),
+        }
     # The sessions active now, once per scope (tree, version, engineer): their
     # figures are computed like a period's, so they join the same UNION ALL, and
     # only their count is used.
@@ -394,7 +443,10 @@ def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> l
     # Each period is its own aggregate (no GROUP BY: a row even for a period
     # without sessions) over its own index range, the periods joined by UNION ALL:
     # one statement, and no sort of every row by its period.
-    sources = [report_filter.sessions() for report_filter in filters] + [
+    sources = [
+        report_filter.sessions().filter(COMPLETED) if rolled else report_filter.sessions()
+        for report_filter in filters
+    ] + [
         Session.objects.active().filter(report_filter.scope_q())
         for report_filter in scoped.values()
     ]
@@ -405,7 +457,22 @@ def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> l
         .annotate(**figures)
         for index, sessions in enumerate(sources)
     ]
+    if rolled:
+        # Numbered after the rows' parts; "n_started" stands in for the field name.
+        tallied = len(sources)
+        parts += [
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q())
+            .order_by()
+            .values(period=Value(tallied + index, output_field=IntegerField()))
+            .annotate(**blanks, **counts)
+            for index, report_filter in enumerate(filters)
+        ]
     found = {row["period"]: row for row in parts[0].union(*parts[1:], all=True)}
+    if rolled:
+        for index in range(len(filters)):
+            tally = found[tallied + index]
+            found[index].update((name.removeprefix("t_"), tally[name]) for name in counts)
     return [
         SummaryRow(
             sessions_started=found[index]["started"],
@@ -462,16 +529,43 @@ def trees(
     using = using or router.db_for_read(Session)
     order = TREE_SORTS.get(sort.lstrip("-"), TREE_SORTS["sessions"])
     direction = "DESC" if sort.startswith("-") else "ASC"
-    figures_sql, params = _sql(
-        report_filter.sessions()
-        .using(using)
-        .values(tid=F("tree_id"))
-        .annotate(
-            **_figures(
-                using, median=("active_seconds", MEDIAN), steps_median=("step_count", MEDIAN)
+    if report_filter.rolls_up:
+        # The counts and rates per tree from the rollups, the medians from the
+        # completed sessions' rows: `figures` has the same columns either way.
+        counts_sql, counts_params = _sql(
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q(per_tree=True))
+            .values(tid=F("tree_key"))
+            .annotate(**_tally_figures(using))
+            .filter(t_started__gt=0)
+        )
+        medians_sql, medians_params = _sql(
+            report_filter.sessions()
+            .using(using)
+            .filter(COMPLETED)
+            .values(tid=F("tree_id"))
+            .annotate(
+                median=PercentileCont("active_seconds", MEDIAN),
+                steps_median=PercentileCont("step_count", MEDIAN),
             )
         )
-    )
+        figures_sql = f"""
+        SELECT c.tid, c.t_started AS started, c.t_completed AS completed,
+               c.t_resolution_rate AS resolution_rate, c.t_escalation_rate AS escalation_rate,
+               m.median, m.steps_median
+        FROM ({counts_sql}) c LEFT JOIN ({medians_sql}) m ON m.tid = c.tid"""
+        params = counts_params + medians_params
+    else:
+        figures_sql, params = _sql(
+            report_filter.sessions()
+            .using(using)
+            .values(tid=F("tree_id"))
+            .annotate(
+                **_figures(
+                    using, median=("active_seconds", MEDIAN), steps_median=("step_count", MEDIAN)
+                )
+            )
+        )
     # Completed sessions that ended away from a solution: their closing step record
     # is at a question or an action.
     if report_filter.rolls_up:

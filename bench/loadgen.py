@@ -54,6 +54,7 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.db.models import Max
 
+from reports import rollups
 from resolutionflow import clock
 from sessions.models import ClosedFrom, Decision, Handoff, Outcome, Pause, Session, SessionChange
 from trees.models import Choice, Node, Tree, TreeVersion
@@ -1278,6 +1279,8 @@ def generate_load(spec: LoadSpec, *, progress: Progress | None = None) -> LoadRe
         for sql in connection.ops.sequence_reset_sql(no_style(), [Decision]):
             cursor.execute(sql)
     writer.finish()
+    # COPY bypassed the services and so the rollups they keep: build them from the rows.
+    rollups.rebuild()
     result.sessions = spec.sessions
     result.completed, result.active, result.prepared = completed, active, prepared
     result.seconds = time.monotonic() - began

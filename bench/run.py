@@ -508,21 +508,30 @@ def run_in_process(bench: Bench, fx: dict, args) -> None:
             max_p95=40,
         )
 
+
+def run_reports(bench: Bench, fx: dict, args) -> None:
+    from django.urls import reverse
+
+    m = bench.client_for(fx["manager"])
     to = fx["until"].date()
     overview = reverse("reports:overview")
-    for days, p95 in ((30, None), (365, 400)):
+    # Issue 20's targets: the year's overview and the busiest tree's drill-down p50
+    # ≤ 150 ms with exact figures; five years (--days 1825) ≤ 600 ms.
+    spans = [(30, None), (365, 150)]
+    if args.days > 366:  # a five-year dataset (--days 1825): the longest report allowed
+        spans.append((1827, 600))
+    for days, p50 in spans:
         span = {"from": (to - timedelta(days=days - 1)).isoformat(), "to": to.isoformat()}
         bench.report(f"reports overview, {days} days", m, overview, data=span, max_queries=12,
-                     max_p95=p95, max_ratio=1.3 if days == 365 else None,
-                     filtered=days < 365)  # fmt: skip
-    for days in (30, 365):
+                     max_p50=p50, filtered=days < 365)  # fmt: skip
+    for days, p50 in ((30, None), (365, 150)):
         span = {"from": (to - timedelta(days=days - 1)).isoformat(), "to": to.isoformat()}
         bench.report(
             f"tree drill-down, {fx['top_tree'].slug}, {days} days",
             m,
             reverse("reports:tree", args=[fx["top_tree"].slug]),
             data=span,
-            max_p95=250,
+            max_p50=p50,
             filtered=True,
         )
 
@@ -747,6 +756,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-seconds", type=int, default=20)
     parser.add_argument("--no-load", action="store_true", help="Skip the gunicorn load run.")
     parser.add_argument("--reload", action="store_true", help="Generate the dataset again.")
+    parser.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="Only the report scenarios (e.g. on the five-year dataset: --days 1825 "
+        "--sessions 500000, with DATABASE_URL naming a database of its own).",
+    )
     args = parser.parse_args(argv)
 
     cluster = None
@@ -784,10 +799,13 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(requests=args.requests)
         fx = pick_fixtures(marker["until"])
         freeze()
-        run_in_process(bench, fx, args)
-        designer.run(bench)
-        history_csv(bench, fx["manager"])
-        if not args.no_load:
+        if not args.reports_only:
+            run_in_process(bench, fx, args)
+        run_reports(bench, fx, args)
+        if not args.reports_only:
+            designer.run(bench)
+            history_csv(bench, fx["manager"])
+        if not args.no_load and not args.reports_only:
             load_run(bench, fx, args)
         info = {**machine(), **counts(), "dataset": marker["params"],
                 "load_seconds": marker["load_seconds"], "until": str(marker["until"])}  # fmt: skip

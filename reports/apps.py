@@ -11,5 +11,17 @@ class ReportsConfig(AppConfig):
     name = "reports"
 
     def ready(self) -> None:
+        from reports import rollups
+        from sessions import signals
+
         # SQLite lacks percentile_cont: each new connection gets ours.
         connection_created.connect(on_connection_created, dispatch_uid="reports.percentile_cont")
+        # The rollups change in the writer's transaction (reports.rollups).
+        for signal, receiver in (
+            (signals.session_started, rollups.on_session_started),
+            (signals.session_completed, rollups.on_session_completed),
+            (signals.session_outcome_changed, rollups.on_session_outcome_changed),
+            (signals.session_handed_off, rollups.on_session_handed_off),
+            (signals.step_closed, rollups.on_step_closed),
+        ):
+            signal.connect(receiver, dispatch_uid=f"reports.rollups.{receiver.__name__}")

@@ -22,7 +22,7 @@ from trees.models import Tree
 
 DEFAULT_DAYS = 30
 PRESETS = (7, 30, 90)
-MAX_DAYS = 366
+MAX_DAYS = 1827
 
 
 class ReportFilterForm(FilterForm):

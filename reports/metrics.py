@@ -13,6 +13,13 @@ Medians and percentiles are continuous, exactly like PostgreSQL's
 registered aggregate doing the same arithmetic).
 
 Rates are None, never 0, when their denominator is empty.
+
+Counts and sums that need no row of their own (sessions per day and outcome, per
+outcome, drop-offs per tree, step time and hand-offs per engineer, answers per
+step) come from the rollups (`reports.models`, kept by `reports.rollups`) when the
+filter has no engineer or version (`ReportFilter.rolls_up`: the rollups are per
+tree only); otherwise, and for every median, from the rows. Both ways give the
+same figures (reports/tests/test_rollups.py).
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, router
 from django.db.models import (
+    BigIntegerField,
     Case,
     Count,
     F,
     FloatField,
     IntegerField,
+    Max,
     Q,
     QuerySet,
     Sum,
@@ -44,7 +53,9 @@ from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.functions import Cast, Collate, NullIf, TruncDate
 from django.db.models.lookups import GreaterThan, IsNull
 
+from reports import rollups
 from reports.aggregates import InSubquery, PercentileCont
+from reports.models import ALL_TREES, AnswerTally, SessionTally, Span, StepTally
 from resolutionflow import clock
 from sessions.models import Decision, Handoff, Outcome, Session
 from trees.models import Choice, Node, Tree, TreeVersion
@@ -153,6 +164,24 @@ class ReportFilter:
 
     def sessions(self) -> QuerySet[Session]:
         return Session.objects.filter(self.session_q())
+
+    @property
+    def rolls_up(self) -> bool:
+        """Its counts and sums can come from the rollups (`reports.models`), which are
+        per tree but not per engineer or version."""
+        return self.engineer is None and self.version is None
+
+    def tally_q(self, *, per_tree: bool = False, days: bool = False) -> Q:
+        """The filter as a Q on SessionTally and StepTally: the month and day rows adding
+        up to its days (`days`: the day rows alone), of its tree, else of all trees
+        (`per_tree`: of each tree)."""
+        if days:
+            q = Q(span=Span.DAY, day__gte=self.date_from, day__lte=self.date_to)
+        else:
+            q = rollups.period_q(self.date_from, self.date_to)
+        if self.tree is not None:
+            return q & Q(tree_key=self.tree.pk)
+        return q & (Q(tree_key__gt=ALL_TREES) if per_tree else Q(tree_key=ALL_TREES))
 
     def decision_q(self) -> Q:
         """The filter as a Q on Decision: the session's start and tree copied onto each
@@ -335,6 +364,33 @@ def _figures(using: str, **percentiles: tuple[str, float]) -> dict[str, Any]:
     }
 
 
+def _null(fraction: bool) -> Max:
+    """A typed NULL (a fraction's, else a count's) for a UNION ALL column that a part
+    does not fill: PostgreSQL will not match an untyped NULL with a number. Inside an
+    aggregate, or the part would be grouped by it and have no row over no rows."""
+    return Max(Cast(Value(None), FloatField() if fraction else BigIntegerField()))
+
+
+def _tally_figures(using: str) -> dict[str, Any]:
+    """`_figures`' counts and rates from SessionTally rows: sums of their counts, each
+    0 rather than NULL over no rows, as a count is (so the rates are None exactly
+    when the row-based ones are)."""
+
+    def among(**lookups: Any) -> Q:
+        return Q(InSubquery(F("outcome_key"), _outcome_ids(using, **lookups)))
+
+    judged = Sum("started", filter=among(kind__in=(SUCCESS, PARTIAL, FAILURE)), default=0)
+    escalated = Sum("completed", filter=among(code=ESCALATED), default=0)
+    # Prefixed: an alias may not be a field of the model it aggregates.
+    return {
+        "t_started": Sum("started", default=0),
+        "t_completed": Sum("completed", default=0),
+        "t_escalated": escalated,
+        "t_resolution_rate": _rate(Sum("started", filter=among(kind=SUCCESS), default=0), judged),
+        "t_escalation_rate": _rate(escalated, judged),
+    }
+
+
 # --- the tables ---------------------------------------------------------------------
 
 
@@ -355,10 +411,30 @@ def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> l
         ),
         default=0,
     )
-    figures = {
-        **_figures(using, median=("active_seconds", MEDIAN), p90=("active_seconds", P90)),
-        "saved": Sum(saved, default=0),
-    }
+    # With the rollups, the rows give only what needs them (the percentiles and the
+    # time saved against each tree's baseline now), read for completed sessions only;
+    # the counts and rates come from SessionTally in a second, small statement.
+    rolled = all(report_filter.rolls_up for report_filter in filters)
+    counts = _tally_figures(using)
+    if rolled:
+        # The columns of the tallies' parts are NULL here and the other way round, so
+        # that both join one UNION ALL: one statement still.
+        figures = {
+            "started": Count("pk"),
+            "median": PercentileCont("active_seconds", MEDIAN, filter=COMPLETED),
+            "p90": PercentileCont("active_seconds", P90, filter=COMPLETED),
+            "saved": Sum(saved, default=0),
+            **{name: _null(name.endswith("_rate")) for name in counts},
+        }
+        blanks = {
+            name: _null(name in ("median", "p90"))
+            for name in ("n_started", "median", "p90", "saved")
+        }
+    else:
+        figures = {
+            **_figures(using, median=("active_seconds", MEDIAN), p90=("active_seconds", P90)),
+            "saved": Sum(saved, default=0),
+        }
     # The sessions active now, once per scope (tree, version, engineer): their
     # figures are computed like a period's, so they join the same UNION ALL, and
     # only their count is used.
@@ -367,7 +443,10 @@ def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> l
     # Each period is its own aggregate (no GROUP BY: a row even for a period
     # without sessions) over its own index range, the periods joined by UNION ALL:
     # one statement, and no sort of every row by its period.
-    sources = [report_filter.sessions() for report_filter in filters] + [
+    sources = [
+        report_filter.sessions().filter(COMPLETED) if rolled else report_filter.sessions()
+        for report_filter in filters
+    ] + [
         Session.objects.active().filter(report_filter.scope_q())
         for report_filter in scoped.values()
     ]
@@ -378,7 +457,22 @@ def summaries(filters: Sequence[ReportFilter], *, using: str | None = None) -> l
         .annotate(**figures)
         for index, sessions in enumerate(sources)
     ]
+    if rolled:
+        # Numbered after the rows' parts; "n_started" stands in for the field name.
+        tallied = len(sources)
+        parts += [
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q())
+            .order_by()
+            .values(period=Value(tallied + index, output_field=IntegerField()))
+            .annotate(**blanks, **counts)
+            for index, report_filter in enumerate(filters)
+        ]
     found = {row["period"]: row for row in parts[0].union(*parts[1:], all=True)}
+    if rolled:
+        for index in range(len(filters)):
+            tally = found[tallied + index]
+            found[index].update((name.removeprefix("t_"), tally[name]) for name in counts)
     return [
         SummaryRow(
             sessions_started=found[index]["started"],
@@ -435,25 +529,61 @@ def trees(
     using = using or router.db_for_read(Session)
     order = TREE_SORTS.get(sort.lstrip("-"), TREE_SORTS["sessions"])
     direction = "DESC" if sort.startswith("-") else "ASC"
-    figures_sql, params = _sql(
-        report_filter.sessions()
-        .using(using)
-        .values(tid=F("tree_id"))
-        .annotate(
-            **_figures(
-                using, median=("active_seconds", MEDIAN), steps_median=("step_count", MEDIAN)
+    if report_filter.rolls_up:
+        # The counts and rates per tree from the rollups, the medians from the
+        # completed sessions' rows: `figures` has the same columns either way.
+        counts_sql, counts_params = _sql(
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q(per_tree=True))
+            .values(tid=F("tree_key"))
+            .annotate(**_tally_figures(using))
+            .filter(t_started__gt=0)
+        )
+        medians_sql, medians_params = _sql(
+            report_filter.sessions()
+            .using(using)
+            .filter(COMPLETED)
+            .values(tid=F("tree_id"))
+            .annotate(
+                median=PercentileCont("active_seconds", MEDIAN),
+                steps_median=PercentileCont("step_count", MEDIAN),
             )
         )
-    )
+        figures_sql = f"""
+        SELECT c.tid, c.t_started AS started, c.t_completed AS completed,
+               c.t_resolution_rate AS resolution_rate, c.t_escalation_rate AS escalation_rate,
+               m.median, m.steps_median
+        FROM ({counts_sql}) c LEFT JOIN ({medians_sql}) m ON m.tid = c.tid"""
+        params = counts_params + medians_params
+    else:
+        figures_sql, params = _sql(
+            report_filter.sessions()
+            .using(using)
+            .values(tid=F("tree_id"))
+            .annotate(
+                **_figures(
+                    using, median=("active_seconds", MEDIAN), steps_median=("step_count", MEDIAN)
+                )
+            )
+        )
     # Completed sessions that ended away from a solution: their closing step record
     # is at a question or an action.
-    dropoffs_sql, dropoffs_params = _sql(
-        Decision.objects.using(using)
-        .filter(report_filter.decision_q(), exit=SESSION_CLOSED)
-        .exclude(node_kind=SOLUTION)
-        .values(tid=F("tree_id"))
-        .annotate(dropped=Count("tree"))  # not the id: the partial index holds the tree alone
-    )
+    if report_filter.rolls_up:
+        dropoffs = (
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q(per_tree=True))
+            .values(tid=F("tree_key"))
+            .annotate(dropped=Sum("dropoffs"))
+        )
+    else:
+        dropoffs = (
+            Decision.objects.using(using)
+            .filter(report_filter.decision_q(), exit=SESSION_CLOSED)
+            .exclude(node_kind=SOLUTION)
+            .values(tid=F("tree_id"))
+            .annotate(dropped=Count("tree"))  # not the id: the partial index holds the tree
+        )
+    dropoffs_sql, dropoffs_params = _sql(dropoffs)
     names_sql, names_params = _sql(
         Tree.objects.using(using).values(tid=F("id"), tslug=F("slug"), tname=F("name"))
     )
@@ -527,11 +657,23 @@ def nodes(report_filter: ReportFilter, *, using: str | None = None) -> list[Node
             p90=PercentileCont("active_seconds", P90),
         )
     )
-    answered_sql, answered_params = _sql(
-        steps.filter(exit=ANSWERED, node_kind=QUESTION).values(
-            nkey=F("node_key"), label=F("answer_label"), cid=F("choice_id")
+    if report_filter.rolls_up:
+        # Counted per answer already: a few hundred rows, not a second read of the steps.
+        answered = (
+            AnswerTally.objects.using(using)
+            .filter(rollups.period_q(report_filter.date_from, report_filter.date_to), tree=tree)
+            .order_by()
+            .values(nkey=F("node_key"), label=F("answer_label"), cid=F("choice_key"))
+            .annotate(n=Sum("answers"))
         )
-    )
+    else:
+        answered = steps.filter(exit=ANSWERED, node_kind=QUESTION).values(
+            nkey=F("node_key"),
+            label=F("answer_label"),
+            cid=F("choice_id"),
+            n=Value(1, output_field=IntegerField()),
+        )
+    answered_sql, answered_params = _sql(answered)
     outline = outline_version(tree, report_filter.version, using=using)
     # Every node the tree ever had: titles for keys the outline no longer has.
     known_sql, known_params = _sql(
@@ -560,9 +702,9 @@ def nodes(report_filter: ReportFilter, *, using: str | None = None) -> list[Node
     known AS ({known_sql}),
     choices AS ({choices_sql}),
     answered AS (
-        SELECT nkey, label, MIN(cid) AS cid, COUNT(*) AS answers,
-               CAST(COUNT(*) AS DOUBLE PRECISION)
-                   / CAST(SUM(COUNT(*)) OVER (PARTITION BY nkey) AS DOUBLE PRECISION) AS share
+        SELECT nkey, label, MIN(cid) AS cid, CAST(SUM(n) AS BIGINT) AS answers,
+               CAST(SUM(n) AS DOUBLE PRECISION)
+                   / CAST(SUM(SUM(n)) OVER (PARTITION BY nkey) AS DOUBLE PRECISION) AS share
         FROM ({answered_sql}) d
         GROUP BY nkey, label
     ),
@@ -652,19 +794,34 @@ def engineers(report_filter: ReportFilter, *, using: str | None = None) -> list[
         )
     )
     # Step time goes to whoever took the step (SPEC §9), hand-offs to who gave them.
-    steps_sql, steps_params = _sql(
-        Decision.objects.using(using)
-        .filter(report_filter.decision_q())
-        .order_by()
-        .values(eid=F("engineer_id"))
-        .annotate(secs=Sum("active_seconds", default=0))
-    )
-    handoffs_sql, handoffs_params = _sql(
-        Handoff.objects.using(using)
-        .filter(session__in=report_filter.sessions().order_by().values("pk"))
-        .order_by()
-        .values(eid=F("from_engineer_id"))
-        .annotate(n=Count("pk"))
+    if report_filter.rolls_up:
+        # Step time and hand-offs in one read of the tallies (`handoffs` reads `steps`).
+        steps = (
+            StepTally.objects.using(using)
+            .filter(report_filter.tally_q())
+            .order_by()
+            .values(eid=F("engineer_id"))
+            .annotate(secs=Sum("step_seconds"), n=Sum("handoffs"))
+        )
+        handoffs = None
+    else:
+        steps = (
+            Decision.objects.using(using)
+            .filter(report_filter.decision_q())
+            .order_by()
+            .values(eid=F("engineer_id"))
+            .annotate(secs=Sum("active_seconds", default=0))
+        )
+        handoffs = (
+            Handoff.objects.using(using)
+            .filter(session__in=report_filter.sessions().order_by().values("pk"))
+            .order_by()
+            .values(eid=F("from_engineer_id"))
+            .annotate(n=Count("pk"))
+        )
+    steps_sql, steps_params = _sql(steps)
+    handoffs_sql, handoffs_params = (
+        ("SELECT eid, n FROM steps", []) if handoffs is None else _sql(handoffs)
     )
     sql = f"""
     WITH figures AS ({figures_sql}),
@@ -696,15 +853,24 @@ def daily(report_filter: ReportFilter, *, using: str | None = None) -> list[DayR
     those few rows and folded by kind: no per-session join or outcome test.
     """
     using = using or router.db_for_read(Session)
-    counted_sql, params = _sql(
-        report_filter.sessions()
-        .using(using)
-        .values(
-            day=TruncDate("started_at", tzinfo=ZoneInfo(settings.TIME_ZONE)),
-            oid=F("outcome_id"),
+    if report_filter.rolls_up:
+        counted = (
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q(days=True))
+            .values("day", oid=F("outcome_key"))
+            .annotate(n=Sum("started"), done=Sum("completed"))
         )
-        .annotate(n=Count("pk"), done=Count("completed_at"))
-    )
+    else:
+        counted = (
+            report_filter.sessions()
+            .using(using)
+            .values(
+                day=TruncDate("started_at", tzinfo=ZoneInfo(settings.TIME_ZONE)),
+                oid=F("outcome_id"),
+            )
+            .annotate(n=Count("pk"), done=Count("completed_at"))
+        )
+    counted_sql, params = _sql(counted)
     outcomes_sql, outcomes_params = _sql(
         Outcome.objects.using(using).values(oid=F("id"), okind=F("kind"))
     )
@@ -741,13 +907,23 @@ def outcomes(report_filter: ReportFilter, *, using: str | None = None) -> list[O
     few rows in a written-out statement: no per-session join.
     """
     using = using or router.db_for_read(Session)
-    counted_sql, params = _sql(
-        report_filter.sessions()
-        .using(using)
-        .filter(COMPLETED)
-        .values(oid=F("outcome_id"))
-        .annotate(n=Count("pk"))
-    )
+    if report_filter.rolls_up:
+        counted = (
+            SessionTally.objects.using(using)
+            .filter(report_filter.tally_q())
+            .values(oid=F("outcome_key"))
+            .annotate(n=Sum("completed"))
+            .filter(n__gt=0)
+        )
+    else:
+        counted = (
+            report_filter.sessions()
+            .using(using)
+            .filter(COMPLETED)
+            .values(oid=F("outcome_id"))
+            .annotate(n=Count("pk"))
+        )
+    counted_sql, params = _sql(counted)
     outcomes_sql, outcomes_params = _sql(
         Outcome.objects.using(using).values(
             oid=F("id"), ocode=F("code"), olabel=F("label"), okind=F("kind"), oorder=F("order")

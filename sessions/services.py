@@ -181,6 +181,7 @@ def _exit(
         decision.notes = notes
         fields.append("notes")
     decision.save(update_fields=fields)
+    signals.step_closed.send(sender=Decision, decision=decision)
 
 
 def idle_after() -> timedelta:
@@ -328,6 +329,7 @@ def session_start(*, session: Session) -> Session:
     session.step_count = 1
     session.save(update_fields=["started_at", "last_activity_at", "step_count"])
     _enter(session, start, at=now, seq=1)
+    signals.session_started.send(sender=Session, session=session)
     return session
 
 
@@ -561,6 +563,7 @@ def session_change_outcome(
     if session.completed_at is None:
         raise SessionConflict("Only a completed session's outcome can be corrected.")
     old_code = session.outcome.code if session.outcome else ""
+    old_outcome_id = session.outcome_id
     values = [("outcome", old_code, outcome.code)]
     session.outcome = outcome
     for field, value in (("outcome_notes", outcome_notes), ("next_steps", next_steps)):
@@ -570,6 +573,10 @@ def session_change_outcome(
     changes = _audit(session, values, by=by, at=clock.now(), source=source)
     if changes:
         session.save(update_fields=[change.field for change in changes])
+    if session.outcome_id != old_outcome_id:
+        signals.session_outcome_changed.send(
+            sender=Session, session=session, old_outcome_id=old_outcome_id
+        )
     return session
 
 

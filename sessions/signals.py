@@ -14,3 +14,15 @@ session_completed = Signal()
 # sender=Session, session=<Session>, handoff=<the hand-off record>: the session
 # has just moved to another engineer.
 session_handed_off = Signal()
+
+# sender=Session, session=<Session>: the session's clock has just started
+# (`started_at` set; it counts as started on that day from now on).
+session_started = Signal()
+
+# sender=Session, session=<Session>, old_outcome_id=<int>: a completed session's
+# outcome has just been corrected from `old_outcome_id` to `session.outcome_id`.
+session_outcome_changed = Signal()
+
+# sender=Decision, decision=<Decision>: a step has just closed (answered, Done,
+# Back, handed off or closed with its session), its `active_seconds` now final.
+step_closed = Signal()

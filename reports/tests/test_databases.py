@@ -16,6 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from reports import metrics
 from reports.metrics import TREE_SORTS, ReportFilter
+from reports.models import AnswerTally, SessionTally, StepTally
 from reports.tests.builders import build_dataset, build_history, build_lifecycle_dataset, utc
 from sessions.models import Decision, Handoff, Outcome, Pause, Session
 from trees.models import Choice, Node, Tree, TreeVersion
@@ -56,6 +57,10 @@ def _copy_rows(alias: str) -> None:
         Decision,
         Pause,
         Handoff,
+        # As the services kept them on PostgreSQL.
+        SessionTally,
+        StepTally,
+        AnswerTally,
     ]
     with transaction.atomic(using=alias):  # foreign keys are checked at commit
         for model in reversed(models):

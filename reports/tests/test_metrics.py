@@ -20,7 +20,7 @@ from datetime import date
 import pytest
 from django.db import connection
 
-from reports import metrics
+from reports import metrics, rollups
 from reports.aggregates import PercentileCont, install_sqlite
 from reports.metrics import (
     ChoiceShare,
@@ -163,6 +163,7 @@ def test_it_counts_calendar_days_with_both_ends_included(data):
 def test_it_uses_calendar_days_of_the_configured_time_zone(data, settings):
     # 1 February 00:00 UTC is still 31 January in New York, so P1 moves out of the range.
     settings.TIME_ZONE = "America/New_York"
+    rollups.rebuild()  # the rollups count days in TIME_ZONE: a new zone needs a rebuild
     assert metrics.summary(FEB).sessions_started == 11 - 1 + 1  # loses P1, gains V9 (10 Feb 19:00)
     days = {row.day: row.sessions for row in metrics.daily(FEB)}
     assert days[date(2026, 2, 10)] == 3  # V7 (02:00 local), M1 (03:00) and V9 (19:00)

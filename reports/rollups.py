@@ -70,31 +70,45 @@ def local_day(moment: datetime) -> date:
 def _upsert(
     model, keys: dict[str, Any], sums: dict[str, int], *, using: str, months: bool = True
 ) -> None:
-    """Add `sums` to the rows of `keys` (with `day`), creating them, in one statement: the
-    day row and (`months`) the month row, each for the tree and (a model with a
-    `tree_key`) for ALL_TREES."""
-    if not any(sums.values()):
+    """Add `sums` to the rows of `keys` (with `day`), creating them: the day row and
+    (`months`) the month row, each for the tree and (a model with a `tree_key`) for
+    ALL_TREES."""
+    _upsert_many(model, [(keys, sums)], using=using, months=months)
+
+
+def _upsert_many(
+    model, changes: list[tuple[dict[str, Any], dict[str, int]]], *, using: str, months: bool = True
+) -> None:
+    """`_upsert` for several (keys, sums) at once, in one statement. The keys must differ
+    (a statement may not update a row twice); every entry has the same keys and sums."""
+    changes = [(keys, sums) for keys, sums in changes if any(sums.values())]
+    if not changes:
         return
     meta = model._meta
     table = connections[using].ops.quote_name(meta.db_table)
-    key_names = [name for name in keys if name != "day"]
+    first_keys, first_sums = changes[0]
+    key_names = [name for name in first_keys if name != "day"]
     key_columns = [meta.get_field(name).column for name in key_names]
-    columns = ["span", "day", *key_columns, *sums]
-    day = keys["day"]
-    spans = [(Span.DAY.value, day)] + ([(Span.MONTH.value, day.replace(day=1))] if months else [])
-    trees = [keys.get("tree_key")] + ([ALL_TREES] if "tree_key" in keys else [])
-    rows = [
-        [
-            span,
-            start,
-            *(tree if name == "tree_key" else keys[name] for name in key_names),
-            *sums.values(),
-        ]  # fmt: skip
-        for span, start in spans
-        for tree in trees
-    ]
+    columns = ["span", "day", *key_columns, *first_sums]
+    rows = []
+    for keys, sums in changes:
+        day = keys["day"]
+        spans = [(Span.DAY.value, day)]
+        if months:
+            spans.append((Span.MONTH.value, day.replace(day=1)))
+        trees = [keys.get("tree_key")] + ([ALL_TREES] if "tree_key" in keys else [])
+        rows += [
+            [
+                span,
+                start,
+                *(tree if name == "tree_key" else keys[name] for name in key_names),
+                *sums.values(),
+            ]  # fmt: skip
+            for span, start in spans
+            for tree in trees
+        ]
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
-    updates = ", ".join(f"{name} = {table}.{name} + EXCLUDED.{name}" for name in sums)
+    updates = ", ".join(f"{name} = {table}.{name} + EXCLUDED.{name}" for name in first_sums)
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "
         f"ON CONFLICT ({', '.join(key_columns)}, span, day) DO UPDATE SET {updates}"
@@ -109,27 +123,36 @@ def _dropped(session: Session, using: str) -> int:
     return int(closing.exclude(node_kind=SOLUTION).exists())
 
 
-def _tally(session: Session, outcome_key: int, using: str, **sums: int) -> None:
-    keys = {"day": local_day(session.started_at), "tree_key": session.tree_id}
-    _upsert(SessionTally, {**keys, "outcome_key": outcome_key}, sums, using=using)
+def _tally(session: Session, using: str, *moves: tuple[int, int, int, int]) -> None:
+    """Add (outcome_key, started, completed, dropoffs) `moves` to the session's rows."""
+    day = local_day(session.started_at)
+    _upsert_many(
+        SessionTally,
+        [
+            (
+                {"day": day, "tree_key": session.tree_id, "outcome_key": outcome_key},
+                {"started": started, "completed": completed, "dropoffs": dropoffs},
+            )
+            for outcome_key, started, completed, dropoffs in moves
+        ],
+        using=using,
+    )
 
 
 def on_session_started(sender, session: Session, **kwargs) -> None:
-    _tally(session, NOT_COMPLETED, router.db_for_write(Session), started=1)
+    _tally(session, router.db_for_write(Session), (NOT_COMPLETED, 1, 0, 0))
 
 
 def on_session_completed(sender, session: Session, **kwargs) -> None:
     using = router.db_for_write(Session)
-    _tally(session, NOT_COMPLETED, using, started=-1)
     dropped = _dropped(session, using)
-    _tally(session, session.outcome_id, using, started=1, completed=1, dropoffs=dropped)
+    _tally(session, using, (NOT_COMPLETED, -1, 0, 0), (session.outcome_id, 1, 1, dropped))
 
 
 def on_session_outcome_changed(sender, session: Session, old_outcome_id: int, **kwargs) -> None:
     using = router.db_for_write(Session)
     dropped = _dropped(session, using)
-    _tally(session, old_outcome_id, using, started=-1, completed=-1, dropoffs=-dropped)
-    _tally(session, session.outcome_id, using, started=1, completed=1, dropoffs=dropped)
+    _tally(session, using, (old_outcome_id, -1, -1, -dropped), (session.outcome_id, 1, 1, dropped))
 
 
 def on_step_closed(sender, decision: Decision, **kwargs) -> None:

@@ -337,11 +337,13 @@ def test_it_goes_back_and_keeps_the_undone_answer(alice_client, session, clock):
     ]
 
 
-@pytest.mark.parametrize(("client_name", "limit"), [("alice_client", 12), ("charlie_client", 14)])
+# Two of them keep the reports' rollups in the same transaction (docs/PERFORMANCE.md,
+# "Rollups"): the step time of the closed step and, for an answer, the answer's count.
+@pytest.mark.parametrize(("client_name", "limit"), [("alice_client", 14), ("charlie_client", 16)])
 def test_it_steps_through_htmx_in_a_constant_number_of_queries(
     request, client_name, limit, session, clock
 ):
-    """Answer, Done and Back each answer htmx in at most 12 queries for the
+    """Answer, Done and Back each answer htmx in at most 14 queries for the
     engineer; a manager stepping through an engineer's session also loads
     their permissions (two queries) to be let in."""
     client = request.getfixturevalue(client_name)

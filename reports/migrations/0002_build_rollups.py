@@ -2,7 +2,7 @@
 
 It runs the rebuild of today's code, not historical models: the rollups are derived
 data, and the command `manage.py rebuild_rollups` does the same at any time. On a
-large database this takes a few seconds per 100,000 sessions, inside the migration's
+large database this takes 10–20 s per 100,000 sessions (and their steps), inside the migration's
 transaction.
 """
 

@@ -110,17 +110,12 @@ def fragment_key(*parts: object) -> str:
 def card_key(session: Session, *, show_engineer: bool, may_close: bool, digest: str = "") -> str:
     """The cache key of `session`'s card as this viewer sees it (module docstring)."""
     outcome = session.outcome
-    names = "\x1f".join(
-        (
-            session.tree.name,
-            f"{outcome.code}\x1e{outcome.label}" if outcome else "",
-            display_name(session.engineer) if show_engineer else "",
-            display_name(session.closed_by) if session.closed_by_id else "",
-            timezone.get_current_timezone_name(),
-            translation.get_language() or "",
-        )
+    names_digest = fragment_key(
+        session.tree.name,
+        f"{outcome.code}\x1e{outcome.label}" if outcome else "",
+        display_name(session.engineer) if show_engineer else "",
+        display_name(session.closed_by) if session.closed_by_id else "",
     )
-    names_digest = hashlib.blake2b(names.encode(), digest_size=8).hexdigest()
     flags = f"{show_engineer:d}{may_close and session.is_active:d}"
     digest = digest or _templates()[0]
     return f"card:{digest}:{session.pk}:{session.revision}:{flags}:{names_digest}"

@@ -103,16 +103,9 @@ class _SQLitePercentileCont:
         return percentile_cont(self.values, self.fraction)
 
 
-def _code_point_order(a: str, b: str) -> int:
-    return (a > b) - (a < b)
-
-
 def install_sqlite(dbapi_connection: sqlite3.Connection) -> None:
-    """Register `percentile_cont(value, fraction)` on a SQLite connection, and the
-    "C" collation PostgreSQL has built in (byte order, which for UTF-8 is code point
-    order), so a statement may group by `Collate(…, "C")` on both databases."""
+    """Register `percentile_cont(value, fraction)` on a SQLite connection."""
     dbapi_connection.create_aggregate(SQLITE_FUNCTION, 2, _SQLitePercentileCont)
-    dbapi_connection.create_collation("C", _code_point_order)
 
 
 def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:

@@ -473,6 +473,14 @@ class Decision(models.Model):
                 include=DRILL_DOWN_COLUMNS,
                 name="decision_tree_started",
             ),
+            # The drill-down's counts and dwell percentiles per step over a long
+            # period: a tree's steps in key and dwell order, index-only, so grouping
+            # them needs no sort (issue 20: the busiest tree's year, 150,000 steps).
+            models.Index(
+                fields=["tree", "node_key", "active_seconds"],
+                include=["session_started_at", "exit", "node_kind"],
+                name="decision_tree_node_dwell",
+            ),
             # Completed sessions whose last step is not a solution (drop-offs), by
             # the session's start, with its tree: no join to sessions.
             models.Index(

@@ -12,7 +12,8 @@ import threading
 import uuid
 
 import pytest
-from django.core.cache.backends.redis import RedisCache
+
+from resolutionflow.cache import RedisCache
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
@@ -52,7 +53,7 @@ def test_settings_use_redis_when_redis_url_is_set_and_memory_otherwise(redis_url
     # With Redis every app server shares the cache: the history's totals and lists,
     # the permission sets and the signed-in sessions are read from it.
     assert backend(REDIS_URL=redis_url).split() == [
-        "django.core.cache.backends.redis.RedisCache",
+        "resolutionflow.cache.RedisCache",
         "True",
         "django.contrib.sessions.backends.cached_db",
     ]
@@ -87,3 +88,22 @@ def test_two_app_servers_share_the_cache_and_count_atomically(redis_url):
         thread.join()
     assert second.get("hits") == 400
     first.delete("hits")
+
+
+def test_every_call_shares_one_redis_client_and_its_connections(redis_url):
+    cache = app_server_cache(redis_url, f"test-{uuid.uuid4().hex}")
+    cache.set_many({"a": 1, "b": 2})
+    assert cache.get_many(["a", "b", "c"]) == {"a": 1, "b": 2}
+    client = cache._cache.get_client(write=True)
+    assert cache._cache.get_client() is client  # one server: reads and writes alike
+    assert cache.get("a") == 1
+    # Threads share it too: each command borrows a connection from the pool.
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(cache.get("b"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [2] * 8
+    assert cache._cache.get_client() is client
+    cache.delete_many(["a", "b"])

@@ -9,7 +9,7 @@ them out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
@@ -42,14 +42,6 @@ def _nice_axis(largest: int, *, ticks: int = 4) -> list[int]:
 
 
 @dataclass
-class Segment:
-    kind: str
-    count: int
-    y: float
-    height: float
-
-
-@dataclass
 class Bar:
     label: str
     day_iso: str
@@ -58,7 +50,6 @@ class Bar:
     centre: float
     total: int
     title: str
-    segments: list[Segment] = field(default_factory=list)
     # Markup made here rather than in the template: a year has 365 bars of up to
     # five rectangles and a table row each, some 13,000 template variables that
     # took longer to render than the figures took to compute.
@@ -112,43 +103,51 @@ def daily_chart(days: list[DayRow], *, width: int = 600, height: int = 260) -> D
     # Label every `step`-th day; on a phone only every other one of those shows.
     step = max(1, math.ceil(len(days) / 8))
     bars, labels = [], []
+    # A five-year chart has 1,827 bars: what repeats from bar to bar (a month's
+    # name, the wording of a count) is worked out once, not per bar.
+    months: dict[tuple[int, int], tuple[str, str]] = {}
+    counted: dict[int, str] = {}
+    kinds = [(kind, SERIES_LABELS[kind].lower()) for kind, _ in SERIES]
+    width_text = round(bar_width, 2)
     for index, day in enumerate(days):
         x = left + index * band + (band - bar_width) / 2
-        text = f"{day.day.day} {day.day:%b}"
-        parts = [(kind, getattr(day, kind)) for kind, _ in SERIES]
-        described = ", ".join(
-            f"{count} {SERIES_LABELS[kind].lower()}" for kind, count in parts if count
-        )
+        when = day.day
+        if (when.year, when.month) not in months:
+            months[(when.year, when.month)] = (f"{when:%b}", f"{when:%b %Y}")
+        month, month_year = months[(when.year, when.month)]
+        text = f"{when.day} {month}"
+        total = day.sessions
+        if total not in counted:
+            counted[total] = ngettext("%(n)d session", "%(n)d sessions", total) % {"n": total}
+        counts = [(kind, label, getattr(day, kind)) for kind, label in kinds]
+        described = ", ".join(f"{count} {label}" for _, label, count in counts if count)
+        x_text = round(x, 2)
         bar = Bar(
             label=text,
-            day_iso=day.day.isoformat(),
-            x=round(x, 2),
-            width=round(bar_width, 2),
+            day_iso=when.isoformat(),
+            x=x_text,
+            width=width_text,
             centre=round(x + bar_width / 2, 2),
-            total=day.sessions,
-            title=f"{text}: "
-            + ngettext("%(n)d session", "%(n)d sessions", day.sessions) % {"n": day.sessions}
-            + (f" ({described})" if described else ""),
+            total=total,
+            title=f"{text}: {counted[total]}" + (f" ({described})" if described else ""),
         )
+        # Numbers and the SERIES kinds only: nothing to escape (and format_html
+        # on each of 2,000 values costs as much as the template did).
+        rects = []
         y = baseline
-        for kind, count in parts:
+        for kind, _, count in counts:
             if not count:
                 continue
             segment_height = count * scale
             y -= segment_height
-            bar.segments.append(Segment(kind, count, round(y, 2), round(segment_height, 2)))
-        # Numbers and the SERIES kinds only: nothing to escape (and format_html
-        # on each of 2,000 values costs as much as the template did).
-        bar.rects = mark_safe(
-            "".join(
-                f'<rect class="kind-{s.kind}" x="{bar.x}" y="{s.y}" width="{bar.width}" '
-                f'height="{s.height}"></rect>'
-                for s in bar.segments
+            rects.append(
+                f'<rect class="kind-{kind}" x="{x_text}" y="{round(y, 2)}" '
+                f'width="{width_text}" height="{round(segment_height, 2)}"></rect>'
             )
-        )
-        bar.day_label = f"{day.day.day} {day.day:%b %Y}"
-        bar.cells = mark_safe(
-            "".join(f"<td>{count:d}</td>" for count in (day.sessions, *(c for _, c in parts)))
+        bar.rects = mark_safe("".join(rects))  # noqa: S308 - numbers and kinds only
+        bar.day_label = f"{when.day} {month_year}"
+        bar.cells = mark_safe(  # noqa: S308 - numbers only
+            f"<td>{total:d}</td>" + "".join(f"<td>{count:d}</td>" for _, _, count in counts)
         )
         bars.append(bar)
         if index == 0:

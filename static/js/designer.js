@@ -124,6 +124,10 @@
     var panel = document.getElementById("panel");
     if (!panel || !source) return;
     if (source.tagName === "FORM") {
+      // Unless the author has moved on meanwhile (Escape back to the diagram
+      // between the swap and the settle): their focus is theirs.
+      var active = document.activeElement;
+      if (active && active !== document.body && !panel.contains(active)) return;
       var invalid = panel.querySelector("[aria-invalid='true'], .errors input, .errors select, .errors textarea");
       var status = panel.querySelector("[role='alert'], [role='status']");
       if (invalid) invalid.focus();

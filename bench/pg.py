@@ -76,7 +76,8 @@ def _as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, **kwargs)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -144,7 +145,7 @@ class Cluster:
                     ],
                     stdout=subprocess.DEVNULL,
                 )
-            port = _free_port()
+            port = free_port()
             options = " ".join(
                 [f"-p {port}", f"-k {self.socket}"]
                 + [f"-c {name}={value}" for name, value in SERVER_SETTINGS.items()]

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.pg import free_port
+
 
 @dataclass
 class Redis:
@@ -28,9 +30,7 @@ class Redis:
         binary = shutil.which("redis-server")
         if binary is None:
             return None
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         directory = Path(tempfile.mkdtemp(prefix="resolutionflow-bench-redis."))
         version = (
             subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)

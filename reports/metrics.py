@@ -84,7 +84,7 @@ FINDING_MIN_VISITS = 5
 
 def local_today() -> date:
     """Today as a calendar day in the configured TIME_ZONE."""
-    return clock.now().astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    return rollups.local_day(clock.now())
 
 
 @dataclass(frozen=True)
@@ -303,11 +303,6 @@ def _fetch(sql: str, params: Sequence, *, using: str) -> list[dict[str, Any]]:
         cursor.execute(sql, params)
         names = [column[0].lower() for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _as_date(value: date | str) -> date:
-    # SQLite hands back a date computed in a written-out statement as text.
-    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 # Conditions as lookup expressions rather than keyword lookups: the ORM resolves
@@ -888,7 +883,7 @@ def daily(report_filter: ReportFilter, *, using: str | None = None) -> list[DayR
     FROM by_outcome b LEFT JOIN outcomes o ON o.oid = b.oid
     GROUP BY b.day ORDER BY b.day"""
     rows = _fetch(sql, params + outcomes_params, using=using)
-    return [DayRow(**{**row, "day": _as_date(row["day"])}) for row in rows]
+    return [DayRow(**{**row, "day": rollups.as_date(row["day"])}) for row in rows]
 
 
 def daily_series(report_filter: ReportFilter, *, using: str | None = None) -> list[DayRow]:

@@ -18,12 +18,11 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+from django.utils import timezone
 
 from reports.models import ALL_TREES, AnswerTally, SessionTally, Span, StepTally
 from sessions.models import Decision, Handoff, Node, Session
@@ -64,7 +63,7 @@ def period_q(date_from: date, date_to: date, prefix: str = "") -> Q:
 
 def local_day(moment: datetime) -> date:
     """The calendar day of `moment` in settings.TIME_ZONE (TruncDate's day)."""
-    return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    return timezone.localdate(moment, timezone.get_default_timezone())
 
 
 def _upsert(
@@ -202,7 +201,7 @@ def rebuild(
     months with sessions when both are None) from the sessions, steps and hand-offs.
     Returns the days rebuilt, None when there is nothing to rebuild."""
     using = using or router.db_for_write(Session)
-    zone = ZoneInfo(settings.TIME_ZONE)
+    zone = timezone.get_default_timezone()
     started = Session.objects.using(using).filter(started_at__isnull=False)
     if date_from is None or date_to is None:
         first = started.order_by("started_at").values_list("started_at", flat=True).first()
@@ -233,21 +232,19 @@ def rebuild(
         completed=Count("completed_at"),
         dropoffs=Count("pk", filter=Q(Exists(dropped))),
     )
+    # The period's steps, each on its session's day in its tree.
+    period_steps = Decision.objects.using(using).filter(
+        session_started_at__gte=start, session_started_at__lt=end
+    )
+    step_day = {
+        "span": Value(Span.DAY.value),
+        "day": TruncDate("session_started_at", tzinfo=zone),
+        "tid": F("tree_id"),
+    }
     steps = (
-        Decision.objects.using(using)
-        .filter(
-            session_started_at__gte=start,
-            session_started_at__lt=end,
-            engineer__isnull=False,
-            active_seconds__gt=0,
-        )
+        period_steps.filter(engineer__isnull=False, active_seconds__gt=0)
         .order_by()
-        .values(
-            span=Value(Span.DAY.value),
-            day=TruncDate("session_started_at", tzinfo=zone),
-            tid=F("tree_id"),
-            eid=F("engineer_id"),
-        )
+        .values(**step_day, eid=F("engineer_id"))
         .annotate(secs=Sum("active_seconds"), handoffs=Value(0))
     )
     handoffs = (
@@ -262,22 +259,9 @@ def rebuild(
         .annotate(n=Count("pk"))
     )
     answers = (
-        Decision.objects.using(using)
-        .filter(
-            session_started_at__gte=start,
-            session_started_at__lt=end,
-            exit=ANSWERED,
-            node_kind=QUESTION,
-        )
+        period_steps.filter(exit=ANSWERED, node_kind=QUESTION)
         .order_by()
-        .values(
-            span=Value(Span.DAY.value),
-            day=TruncDate("session_started_at", tzinfo=zone),
-            tid=F("tree_id"),
-            nkey=F("node_key"),
-            label=F("answer_label"),
-            ckey=F("choice_id"),
-        )
+        .values(**step_day, nkey=F("node_key"), label=F("answer_label"), ckey=F("choice_id"))
         .annotate(n=Count("pk"))
     )
     session_columns = ["span", "day", "tree_key", "outcome_key", "started", "completed", "dropoffs"]
@@ -321,7 +305,7 @@ def rebuild(
             _insert_select(model, columns, every, using=using)
         for row in handoffs:
             # Few (a hand-off is an exception): each added to its day, per tree and in all.
-            keys = {"day": _as_date(row["day"]), "tree_key": row["tid"], "engineer": row["eid"]}
+            keys = {"day": as_date(row["day"]), "tree_key": row["tid"], "engineer": row["eid"]}
             _upsert(StepTally, keys, {"handoffs": row["n"]}, using=using, months=False)
         # The month rows from the day rows just written.
         for model, columns, keys in shapes:
@@ -331,5 +315,6 @@ def rebuild(
     return first_day, last_day
 
 
-def _as_date(value: date | str) -> date:
+def as_date(value: date | str) -> date:
+    """A day from the database: SQLite hands back a date computed in a statement as text."""
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

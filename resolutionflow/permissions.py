@@ -23,6 +23,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from resolutionflow import generations
+from resolutionflow.users import signed_in_only
 
 GENERATION = "permissions"
 
@@ -45,9 +46,8 @@ class CachedPermissionsBackend(ModelBackend):
 
 
 def _changed(sender, update_fields=None, **kwargs) -> None:
-    if update_fields is not None and set(update_fields) <= {"last_login"}:
-        return
-    generations.renew(GENERATION)
+    if not signed_in_only(update_fields):
+        generations.renew(GENERATION)
 
 
 def connect_receivers() -> None:

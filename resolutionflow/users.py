@@ -15,3 +15,9 @@ def display_name(user: AbstractBaseUser | None) -> str:
         return ""
     full = user.get_full_name().strip() if hasattr(user, "get_full_name") else ""
     return full or user.get_username()
+
+
+def signed_in_only(update_fields) -> bool:
+    """Whether a user's save was only a sign-in (Django saves `last_login` alone):
+    for the receivers that renew what a user's details feed (names, permissions)."""
+    return update_fields is not None and set(update_fields) <= {"last_login"}

@@ -42,7 +42,7 @@ from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
 from resolutionflow import generations
-from resolutionflow.users import display_name
+from resolutionflow.users import display_name, signed_in_only
 from sessions.models import Session
 
 CARD_TEMPLATE = "sessions/_session_card.html"
@@ -217,9 +217,8 @@ def _session_saved(sender, instance: Session, created: bool, update_fields=None,
 def _listed_row_changed(sender, update_fields=None, **kwargs) -> None:
     # A user, tree or outcome saved or deleted: a filter list's names may have
     # changed. Signing in saves only the user's last_login: no name changes.
-    if update_fields is not None and set(update_fields) <= {"last_login"}:
-        return
-    renew_history_generation()
+    if not signed_in_only(update_fields):
+        renew_history_generation()
 
 
 def connect_receivers() -> None:

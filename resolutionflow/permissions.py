@@ -28,21 +28,43 @@ from resolutionflow.users import signed_in_only
 GENERATION = "permissions"
 
 
+SOURCES = ("user", "group")
+
+
 class CachedPermissionsBackend(ModelBackend):
+    def get_all_permissions(self, user_obj, obj=None) -> set[str]:
+        # Both sets (the user's own, their groups') in one round trip.
+        if user_obj.is_active and not user_obj.is_anonymous and obj is None:
+            self._load(user_obj, [s for s in SOURCES if not hasattr(user_obj, _attribute(s))])
+        return super().get_all_permissions(user_obj, obj)
+
     def _get_permissions(self, user_obj, obj, from_name: str) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
-        attribute = f"_{from_name}_perm_cache"
-        if not hasattr(user_obj, attribute):
-            permissions = generations.cached(
-                GENERATION,
-                f"{from_name}:{user_obj.pk}",
-                lambda: super(CachedPermissionsBackend, self)._get_permissions(
-                    user_obj, obj, from_name
-                ),
-            )
-            setattr(user_obj, attribute, permissions)
-        return getattr(user_obj, attribute)
+        self._load(user_obj, [from_name] if not hasattr(user_obj, _attribute(from_name)) else [])
+        return getattr(user_obj, _attribute(from_name))
+
+    def _load(self, user_obj, sources: list[str]) -> None:
+        """The `sources` sets of `user_obj`'s permissions, from the cache, kept on it."""
+        if not sources:
+            return
+        parent = super()
+        found = generations.cached_many(
+            GENERATION,
+            {
+                f"{source}:{user_obj.pk}": (
+                    lambda source=source: parent._get_permissions(user_obj, None, source)
+                )
+                for source in sources
+            },
+        )
+        for source in sources:
+            setattr(user_obj, _attribute(source), found[f"{source}:{user_obj.pk}"])
+
+
+def _attribute(source: str) -> str:
+    # ModelBackend's own attribute for the set, so its other methods find it too.
+    return f"_{source}_perm_cache"
 
 
 def _changed(sender, update_fields=None, **kwargs) -> None:

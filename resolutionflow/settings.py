@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "resolutionflow.middleware.RequestIdMiddleware",
+    # Each shared-cache generation token read once per request (resolutionflow.generations).
+    "resolutionflow.generations.GenerationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

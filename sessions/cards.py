@@ -9,9 +9,12 @@ there: one `get_many` per page for its 25 cards.
 
 What must not be reused is punched out of the cached markup with
 `{% live "name" %}…{% endlive %}` (sessions.templatetags.session_tags): the
-time an active session has run so far, the page's own filters in the Close
-link, the CSRF token of a Start form. A cached card holds a marker in their
-place; `render_cards` renders those blocks again, for each card, on every page.
+page's own filters in the Close link, the CSRF token of a Start form. A cached
+card holds a marker in their place; `render_cards` renders those blocks again,
+for each card, on every page. The time an active session has run so far is a
+clock marker (`{% active_counter %}`) holding the moment it counts from, which
+`fill_clocks` turns into the time at each load; a cached history page
+(sessions.pages) keeps those markers and fills them itself.
 
 Invalidation is by construction, not by deleting keys:
 - every write of a session goes through `Session.save`, which bumps `revision`
@@ -34,15 +37,19 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
 from django.core.cache import cache as shared_cache
 from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone, translation
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from resolutionflow import generations
+from resolutionflow import clock, generations
+from resolutionflow.timestamps import html_datetime
 from resolutionflow.users import display_name, signed_in_only
+from sessions.formatting import format_duration
 from sessions.models import Session
 
 CARD_TEMPLATE = "sessions/_session_card.html"
@@ -53,6 +60,8 @@ CARD_TIMEOUT = 24 * 3600
 GENERATION = "history"
 LIVE_MARK = "<!--live:{}-->"
 LIVE_PATTERN = re.compile(r"<!--live:([a-z-]+)-->")
+CLOCK_MARK = "<!--since:{}-->"
+CLOCK_PATTERN = re.compile(r"<!--since:([0-9T:.+-]+)-->")
 
 
 # --- the card templates ------------------------------------------------------------
@@ -162,6 +171,8 @@ def render_cards(context: Context, sessions: Iterable[Session]) -> list[SafeStri
             per_page[name] = block.nodelist.render(context)
         return per_page[name]
 
+    # A page rendered for the cache keeps the clock markers (sessions.pages fills them).
+    now = None if context.get("page_cache") else clock.now()
     cards = []
     for session in sessions:
         key = keys.get(session.pk)
@@ -173,7 +184,8 @@ def render_cards(context: Context, sessions: Iterable[Session]) -> list[SafeStri
             if markup is None:
                 with context.push(card_cache=True):
                     markup = fresh[key] = template.render(context)
-            cards.append(_fill(markup, live))
+            markup = _fill(markup, live)
+            cards.append(markup if now is None else fill_clocks(markup, now))
     if fresh:
         generations.quietly(shared_cache.set_many, fresh, CARD_TIMEOUT)
     return cards
@@ -182,6 +194,38 @@ def render_cards(context: Context, sessions: Iterable[Session]) -> list[SafeStri
 def _fill(markup: str, render: Callable[[str], str]) -> SafeString:
     """`markup` with each live marker replaced by its block rendered now."""
     return mark_safe(LIVE_PATTERN.sub(lambda match: render(match[1]), markup))
+
+
+# --- the running time of active sessions ---------------------------------------------
+
+
+def active_counter(origin: datetime, now: datetime) -> SafeString:
+    """A running session's active time so far (`Session.active_elapsed`), counted from
+    `origin` (`Session.clock_origin`): the text at `now`, and the moment app.js counts on
+    from."""
+    elapsed = max(timedelta(0), now - origin)
+    return format_html(
+        '<span data-elapsed-since="{}">{}</span>',
+        html_datetime(now - elapsed),
+        format_duration(elapsed),
+    )
+
+
+def clock_mark(origin: datetime) -> SafeString:
+    """What a card or page rendered for the cache holds in place of `active_counter`."""
+    return mark_safe(CLOCK_MARK.format(origin.isoformat()))
+
+
+def fill_clocks(markup: str, now: datetime | None = None) -> SafeString:
+    """`markup` with each clock marker replaced by the time so far at `now`."""
+    if "<!--since:" not in markup:
+        return mark_safe(markup)
+    now = now or clock.now()
+    return mark_safe(
+        CLOCK_PATTERN.sub(
+            lambda match: active_counter(datetime.fromisoformat(match[1]), now), markup
+        )
+    )
 
 
 # --- the history's generation: its total and filter lists ----------------------------

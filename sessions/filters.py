@@ -91,6 +91,11 @@ class FilterForm(forms.Form):
         self.fields["from"] = date_field(self.from_label)
         self.fields["to"] = date_field(self.to_label)
 
+    @classmethod
+    def reads(cls, query) -> bool:
+        """Whether `query` holds any of this form's fields (without it, nothing is applied)."""
+        return any(name in query for name in (*cls.base_fields, "from", "to"))
+
     @staticmethod
     def _in_range(day: date | None) -> date | None:
         if day is not None and not EARLIEST <= day <= LATEST:

@@ -364,7 +364,15 @@ class Session(models.Model):
             return timedelta(seconds=self.active_seconds)
         now = now or clock.now()
         end = self.completed_at or self.paused_at or now
-        return max(timedelta(0), end - self.started_at - timedelta(seconds=self.paused_seconds))
+        return max(timedelta(0), end - self.clock_origin)
+
+    @property
+    def clock_origin(self) -> datetime | None:
+        """The start moved on by the ended pauses: while the session runs, its active
+        time so far is the time since then (what a cached card's counter is filled from)."""
+        if self.started_at is None:
+            return None
+        return self.started_at + timedelta(seconds=self.paused_seconds)
 
     def active_since(self, now: datetime | None = None) -> datetime | None:
         """The moment a clock started now would show the active time so far:

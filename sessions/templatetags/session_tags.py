@@ -8,7 +8,9 @@ from django import template
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
+from resolutionflow import clock
 from resolutionflow.widgets import option_tags
+from sessions import cards
 from sessions.cards import LIVE_MARK, render_cards
 from sessions.formatting import format_duration
 from sessions.models import Session
@@ -87,6 +89,17 @@ def live(parser: template.base.Parser, token: template.base.Token) -> LiveNode:
     nodelist = parser.parse(("endlive",))
     parser.delete_first_token()
     return LiveNode(name, nodelist, per_page=len(bits) == 3)
+
+
+@register.simple_tag(takes_context=True)
+def active_counter(context: template.Context, session: Session) -> SafeString:
+    """`{% active_counter s %}`: a running session's active time so far, which app.js
+    keeps counting. Rendered for the cache (a card, a history page) it is a clock
+    marker instead, filled in with the time at each load (sessions.cards)."""
+    origin = session.clock_origin
+    if context.get("card_cache") or context.get("page_cache"):
+        return cards.clock_mark(origin)
+    return cards.active_counter(origin, clock.now())
 
 
 @register.simple_tag(takes_context=True)

@@ -15,8 +15,9 @@ from django.core.cache import cache
 from django.middleware.csrf import _does_token_match
 from django.urls import reverse
 
-from sessions import services
-from sessions.cards import card_key, render_cards
+from sessions import pages, services
+from sessions.cards import CLOCK_MARK, card_key, render_cards
+from sessions.pages import csrf_mark
 from sessions.models import Session
 from sessions.tests.factories import build_version, outcome
 from trees.models import Choice
@@ -49,18 +50,36 @@ def answer(session: Session, label: str) -> None:
     services.decision_answer(session=session, decision_id=open_step.pk, choice_id=choice.pk)
 
 
-def card_keys() -> list[str]:
+def cached_keys(kind: str) -> list[str]:
     # The local-memory cache's own keys are "<prefix>:<version>:<key>".
-    return [key.split(":", 2)[2] for key in list(cache._cache) if ":card:" in key]
+    return [key.split(":", 2)[2] for key in list(cache._cache) if f":{kind}:" in key]
+
+
+def card_keys() -> list[str]:
+    return cached_keys("card")
+
+
+def stale(session_id: str) -> str:
+    return f'<article id="session-{session_id}">{STALE}</article>'
+
+
+ARTICLE = re.compile(r'<article[^>]*id="session-([0-9a-f-]+)".*?</article>', re.S)
 
 
 def poison() -> int:
-    """Replace every cached card with a marker; how many there were."""
+    """Replace every cached card with a marker, alone and inside the cached pages
+    (sessions.pages); how many cards there were."""
     keys = card_keys()
     # card:<digest>:<session id>:…
-    cache.set_many(
-        {key: f'<article id="session-{key.split(":")[2]}">{STALE}</article>' for key in keys}
-    )
+    cache.set_many({key: stale(key.split(":")[2]) for key in keys})
+    for key in cached_keys("page"):
+        # A stored page is its markup split at its holes (sessions.pages._split).
+        parts = cache.get(key)
+        markup = "".join(
+            part if i % 2 == 0 else CLOCK_MARK.format(part) if part else csrf_mark()
+            for i, part in enumerate(parts)
+        )
+        cache.set(key, pages._split(ARTICLE.sub(lambda match: stale(match[1]), markup)))
     return len(keys)
 
 

@@ -29,6 +29,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
@@ -39,6 +40,7 @@ from sessions.cards import cached_for_history
 from sessions.filters import HistoryFilterForm, filter_options
 from sessions.forms import CompleteForm
 from sessions.models import ClosedFrom, Decision, Outcome, Session, SessionQuerySet
+from sessions.pages import cached_page, read_generations
 from sessions.services import InvalidInput, SessionConflict, session_complete
 from sessions.views.common import get_session_for_user
 
@@ -85,13 +87,15 @@ def _with_card_data(sessions: SessionQuerySet) -> SessionQuerySet:
 
 
 def _page(filtered: SessionQuerySet, raw_number: str | None, *, count_scope: str = "") -> Page:
-    """Page `raw_number` (25 cards) of `filtered`; a stale page number shows the last page.
+    """Page `raw_number` (25 sessions) of `filtered`, as (id, revision) pairs (what the
+    cached page's key is made of; `_load_cards` loads the cards); a stale page number
+    shows the last page.
 
     With `count_scope` (a whole history, no filter) the total comes from the
     cache until the history's generation changes (sessions.cards): counting a
     year's 100,000 sessions is most of the page's SQL otherwise.
     """
-    ids = filtered.order_by("-created_at", "-pk").values("pk")
+    ids = filtered.order_by("-created_at", "-pk").values_list("pk", "revision")
     try:
         # `get_page` would show the last page for 0 or a negative number; those
         # mean the start.
@@ -102,14 +106,19 @@ def _page(filtered: SessionQuerySet, raw_number: str | None, *, count_scope: str
     if count_scope:
         paginator.count = cached_for_history(count_scope, ids.count)
     page = paginator.get_page(number)
+    page.object_list = list(page.object_list)
+    return page
+
+
+def _load_cards(page: Page) -> None:
+    """The page's sessions with their card data, in place of its (id, revision) pairs."""
     # The page's ids are picked first (an index walk), so a card's current step is
     # looked up for its 25 rows only, not for every row skipped before a deep page.
     # Two queries: PostgreSQL plans the two simple statements in a third of the
     # time it takes for one with the ids as a subquery.
     page.object_list = list(
-        _with_card_data(Session.objects.filter(pk__in=[row["pk"] for row in page.object_list]))
+        _with_card_data(Session.objects.filter(pk__in=[pk for pk, _ in page.object_list]))
     )
-    return page
 
 
 def _parse_uuid(value: str | None) -> uuid.UUID | None:
@@ -124,20 +133,49 @@ def _history_url(params: QueryDict) -> str:
     return reverse("sessions:history") + (f"?{query}" if query else "")
 
 
-def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dict:
+class _Listing:
+    """The sessions a history query picks: its page of (id, revision) pairs, and the
+    filter form with its lists (loaded only when used: a query without filters needs
+    them only to render the page, which a cached page does not)."""
+
+    def __init__(self, request: HtmxHttpRequest, query: QueryDict) -> None:
+        read_generations()
+        self.user = request.user
+        self.query = query
+        self.is_manager = self.user.has_perm(VIEW_ALL)
+        sessions = Session.objects.visible_to(self.user)
+        if HistoryFilterForm.reads(query):
+            applied = self.form.applied
+            sessions = self.form.filter(sessions)
+        else:
+            applied = {}
+        count_scope = ""
+        if not applied:
+            count_scope = "count:all" if self.is_manager else f"count:{self.user.pk}"
+        self.page = _page(sessions, query.get("page"), count_scope=count_scope)
+
+    @cached_property
+    def options(self) -> dict:
+        return filter_options(self.user, is_manager=self.is_manager)
+
+    @cached_property
+    def form(self) -> HistoryFilterForm:
+        return HistoryFilterForm(self.query, **self.options)
+
+
+def _history_context(
+    request: HtmxHttpRequest, query: QueryDict, listing: _Listing | None = None, **close
+) -> dict:
     """Everything the history page (or its results region) renders for `query`.
 
+    `listing` is `_Listing(request, query)` when the caller already has it.
     `close` describes a popover shown open without JavaScript (`?close=<uuid>`)
     or after a refused close: `close_id`, `close_form`, `close_error`.
     """
     user = request.user
-    is_manager = user.has_perm(VIEW_ALL)
-    options = filter_options(user, is_manager=is_manager)
-    form = HistoryFilterForm(query, **options)
-    count_scope = "" if form.applied else ("count:all" if is_manager else f"count:{user.pk}")
-    page = _page(
-        form.filter(Session.objects.visible_to(user)), query.get("page"), count_scope=count_scope
-    )
+    listing = listing or _Listing(request, query)
+    form, page = listing.form, listing.page
+    _load_cards(page)
 
     # Links (pagination, Close, the popover's `next`) carry the filters in
     # use, without empty or ignored values.
@@ -165,9 +203,9 @@ def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dic
         "filter_params": filter_params,
         "page_params": page_params,
         "history_url": _history_url(page_params),
-        "show_engineer": is_manager,
+        "show_engineer": listing.is_manager,
         "can_close_any": can_close_any,
-        "active_outcomes": [o for o in options["outcomes"] if o.is_active],
+        "active_outcomes": [o for o in listing.options["outcomes"] if o.is_active],
         "close_id": close_id,
         "close_on_page": any(s.pk == close_id for s in page.object_list),
         "close_form": close_form,
@@ -179,12 +217,24 @@ def _history_context(request: HtmxHttpRequest, query: QueryDict, **close) -> dic
 @require_GET
 @login_required
 def history(request: HtmxHttpRequest) -> HttpResponse:
-    """`/sessions/`: one's own sessions (managers: everyone's), filtered and paginated."""
-    context = _history_context(request, request.GET)
+    """`/sessions/`: one's own sessions (managers: everyone's), filtered and paginated.
+
+    A page whose sessions, total and lists have not changed since it was last shown
+    comes from the shared cache (sessions.pages)."""
     template = "sessions/history.html"
     if request.htmx.target == RESULTS_ID and not request.htmx.history_restore_request:
         template += "#results"
-    return render(request, template, context)
+    listing = _Listing(request, request.GET)
+    return cached_page(
+        request,
+        template=template,
+        total=listing.page.paginator.count,
+        number=listing.page.number,
+        revisions=listing.page.object_list,
+        render=lambda extra: render(
+            request, template, {**_history_context(request, request.GET, listing), **extra}
+        ),
+    )
 
 
 # --- closing ----------------------------------------------------------------------

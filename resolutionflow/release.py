@@ -22,8 +22,9 @@ from django.template.loader import get_template
 SUFFIXES = {".py", ".html", ".txt", ".css", ".js", ".svg"}
 SKIPPED = {"__pycache__", "tests", "migrations", "node_modules"}
 
-# By template name: (the compiled template the digest was made with, the digest).
-_made: dict[str, tuple[object, str]] = {}
+# The digest, and by template name the compiled template it was last asked for with.
+_digest: str | None = None
+_asked_with: dict[str, object] = {}
 
 
 def _roots() -> list[Path]:
@@ -56,8 +57,11 @@ def _compute() -> str:
 def digest(template_name: str) -> str:
     """A digest of this release's code, templates and static files (module docstring),
     for markup rendered from `template_name`."""
+    global _digest
     template = get_template(template_name).template
-    made = _made.get(template_name)
-    if made is None or made[0] is not template:
-        made = _made[template_name] = (template, _compute())
-    return made[1]
+    if _asked_with.get(template_name) is not template:
+        if _digest is None or template_name in _asked_with:  # first use, or recompiled
+            _digest = _compute()
+            _asked_with.clear()
+        _asked_with[template_name] = template
+    return _digest

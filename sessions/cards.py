@@ -20,7 +20,8 @@ Invalidation is by construction, not by deleting keys:
 - every write of a session goes through `Session.save`, which bumps `revision`
   (services, admin, API alike), so the next page asks for a key never seen;
 - a renamed tree, outcome, engineer or closer changes the names' digest;
-- an edited card template changes the templates' digest (a deployment, too);
+- a deployment, or an edited card template, changes the release's digest
+  (resolutionflow.release: code, templates and static files);
 - the viewer's part is the key's flags (managers see the engineer; Close is
   offered to the engineer and to those who may close any session).
 Old entries are never read again and expire (CARD_TIMEOUT), or Redis evicts
@@ -46,15 +47,15 @@ from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from resolutionflow import clock, generations
+from resolutionflow import clock, generations, release
 from resolutionflow.timestamps import html_datetime
 from resolutionflow.users import display_name, signed_in_only
 from sessions.formatting import format_duration
 from sessions.models import Session
 
 CARD_TEMPLATE = "sessions/_session_card.html"
-# Every template a card is made of: their sources make the key's digest, their
-# `{% live %}` blocks are the ones `render_cards` fills in.
+# Every template a card is made of: their `{% live %}` blocks are the ones
+# `render_cards` fills in.
 CARD_TEMPLATES = (CARD_TEMPLATE, "sessions/_close_popover.html")
 CARD_TIMEOUT = 24 * 3600
 GENERATION = "history"
@@ -67,41 +68,35 @@ CLOCK_PATTERN = re.compile(r"<!--since:([0-9T:.+-]+)-->")
 # --- the card templates ------------------------------------------------------------
 
 
-# The digest and blocks of the compiled templates they were taken from: the
+# The `{% live %}` blocks of the compiled templates they were taken from: the
 # cached template loader keeps one compiled template for the process's life,
 # and a development server's reloaded template is a new object, so an edited
 # template is picked up there too.
-_compiled: dict[tuple[int, ...], tuple[str, dict]] = {}
+_compiled: dict[tuple[int, ...], dict] = {}
 
 
-def _compile(names: tuple[str, ...]) -> tuple[str, dict]:
-    """(digest of these templates' sources, their `{% live %}` blocks by name)."""
+def _blocks(names: tuple[str, ...]) -> dict:
+    """The `{% live %}` blocks of these templates, by name."""
     from sessions.templatetags.session_tags import LiveNode
 
     templates = [get_template(name).template for name in names]
     ident = tuple(id(template) for template in templates)
     if ident not in _compiled:
-        digest = hashlib.blake2b(digest_size=6)
         blocks: dict = {}
         for template in templates:
-            digest.update(template.source.encode())
             for node in template.nodelist.get_nodes_by_type(LiveNode):
                 if node.name in blocks:
                     raise ValueError(f"two {{% live {node.name!r} %}} blocks in {names}")
                 blocks[node.name] = node
         if len(_compiled) > 16:
             _compiled.clear()
-        _compiled[ident] = (digest.hexdigest(), blocks)
+        _compiled[ident] = blocks
     return _compiled[ident]
 
 
 def _templates() -> tuple[str, dict]:
-    return _compile(CARD_TEMPLATES)
-
-
-def template_digest(name: str) -> str:
-    """A digest of a template's source: part of the key of a fragment cached from it."""
-    return _compile((name,))[0]
+    """(the release's digest, for the cards' keys; the cards' `{% live %}` blocks)."""
+    return release.digest(CARD_TEMPLATE), _blocks(CARD_TEMPLATES)
 
 
 def fragment_key(*parts: object) -> str:

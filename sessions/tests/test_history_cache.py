@@ -17,8 +17,8 @@ from django.urls import reverse
 
 from sessions import pages, services
 from sessions.cards import CLOCK_MARK, card_key, render_cards
-from sessions.pages import csrf_mark
 from sessions.models import Session
+from sessions.pages import csrf_mark
 from sessions.tests.factories import build_version, outcome
 from trees.models import Choice
 
@@ -364,3 +364,123 @@ def test_without_a_shared_cache_the_total_and_lists_are_not_cached(
         key for key in cache._cache if ":history:count:" in key or ":history:options:" in key
     ]
     assert card_keys()
+
+
+# --- whole pages (sessions.pages) ----------------------------------------------------
+
+
+def page_keys() -> list[str]:
+    return cached_keys("page")
+
+
+def test_a_page_is_stored_once_and_then_read_with_two_queries(
+    charlie_client, alice, vpn, django_assert_num_queries
+):
+    done = start(alice, vpn, ticket_ref="T-1")
+    services.session_complete(session=done, outcome=outcome("resolved"), by=alice)
+    charlie_client.get(URL)
+    assert len(page_keys()) == 1
+    poison()
+    # The browser's session (production reads it from Redis: SESSION_ENGINE), the
+    # signed-in user, and the page's ids with their revisions: nothing else.
+    with django_assert_num_queries(3):
+        again = charlie_client.get(URL)
+    assert STALE in card(again, done)
+    assert len(page_keys()) == 1
+
+
+def test_the_results_region_and_the_whole_page_are_stored_apart(charlie_client, alice, vpn):
+    session = start(alice, vpn, ticket_ref="T-1")
+    region = {"HX-Request": "true", "HX-Target": "history-results"}
+    for _ in range(2):
+        whole = charlie_client.get(URL).content.decode()
+        part = charlie_client.get(URL, headers=region).content.decode()
+        assert whole.startswith("<!doctype html>") and "T-1" in card_of(whole, session)
+        assert part.lstrip().startswith('<section id="history-results"') and "T-1" in part
+    assert len(page_keys()) == 2
+
+
+def card_of(html: str, session: Session) -> str:
+    match = re.search(rf'<article[^>]*id="session-{session.pk}".*?</article>', html, re.S)
+    return match[0] if match else ""
+
+
+def test_a_filtered_total_follows_a_change_off_the_page(charlie_client, alice, vpn):
+    # 26 active sessions: the first page shows 25; closing the 26th (page 2) changes
+    # the total of page 1 but none of its sessions.
+    sessions = [start(alice, vpn, ticket_ref=f"T-{i:02d}") for i in range(26)]
+    assert "26 sessions" in charlie_client.get(URL, {"status": "active"}).content.decode()
+    services.session_complete(session=sessions[0], outcome=outcome("resolved"), by=alice)
+    assert "25 sessions" in charlie_client.get(URL, {"status": "active"}).content.decode()
+
+
+def test_a_permission_granted_shows_on_the_next_load(alice_client, alice, vpn):
+    from django.contrib.auth.models import Permission
+
+    start(alice, vpn)
+    assert "Prepare a session" not in alice_client.get(URL).content.decode()
+    alice.user_permissions.add(Permission.objects.get(codename="prepare_session"))
+    assert "Prepare a session" in alice_client.get(URL).content.decode()
+
+
+def test_each_browser_gets_its_own_csrf_token_in_a_stored_page(alice, vpn):
+    from django.test import Client
+
+    services.session_prepare(tree=vpn, engineer=alice, by=alice, ticket_ref="PREP-1")
+    for _ in range(2):  # two browsers of one person: one stored page, two tokens
+        browser = Client()
+        browser.force_login(alice)
+        browser.get(URL)  # sets the CSRF cookie
+        page = browser.get(URL).content.decode()
+        cookie = browser.cookies["csrftoken"].value
+        tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        tokens.append(re.search(r'"X-CSRFToken": "([^"]+)"', page)[1])
+        assert len(tokens) >= 3  # the Start form, the log-out forms, htmx's header
+        assert all(_does_token_match(token, cookie) for token in tokens)
+        assert csrf_mark() not in page
+    assert len(page_keys()) == 1
+
+
+def test_a_page_with_messages_shows_them_once_and_is_not_stored(alice_client, alice, vpn):
+    session = start(alice, vpn, ticket_ref="T-1")
+    alice_client.get(URL)
+    close = reverse("sessions:close", args=[session.pk])
+    alice_client.post(close, {"outcome": "resolved", "next": URL})
+    stored = set(page_keys())
+    first = alice_client.get(URL).content.decode()
+    assert "Session closed as Resolved." in first
+    assert set(page_keys()) == stored  # the page with the message was not kept
+    assert "Session closed as Resolved." not in alice_client.get(URL).content.decode()
+
+
+def test_a_stored_page_counts_the_time_on_from_where_the_pauses_left_it(
+    alice_client, alice, vpn, clock
+):
+    session = start(alice, vpn)
+    clock.advance(30)
+    services.session_pause(session=session, by=alice)
+    clock.advance(600)  # ten minutes paused: not active time
+    session.refresh_from_db()
+    services.session_resume(session=session, by=alice)
+    clock.advance(15)
+    assert "45s" in card(alice_client.get(URL), session)
+    clock.advance(60)
+    shown = card(alice_client.get(URL), session)
+    assert ">1m 45s</span>" in shown
+    origin = re.search(r'data-elapsed-since="([^"]+)"', shown)[1]
+    session.refresh_from_db()
+    assert origin == session.clock_origin.isoformat(timespec="milliseconds")
+    assert "<!--since:" not in shown
+
+
+def test_a_deployment_reads_no_page_stored_by_the_release_before(
+    charlie_client, alice, vpn, monkeypatch
+):
+    from resolutionflow import release
+
+    start(alice, vpn)
+    charlie_client.get(URL)
+    poison()
+    assert STALE in charlie_client.get(URL).content.decode()
+    monkeypatch.setattr(release, "digest", lambda template_name: "the next release")
+    assert STALE not in charlie_client.get(URL).content.decode()

@@ -23,11 +23,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from resolutionflow import clock
+from resolutionflow import clock, release
 from resolutionflow.http import HtmxHttpRequest
 from resolutionflow.users import display_name
 from sessions import services
-from sessions.cards import fragment_key, template_digest
+from sessions.cards import fragment_key
 from sessions.forms import (
     AnswerForm,
     CompleteForm,
@@ -640,7 +640,7 @@ def detail(request: HtmxHttpRequest, session_id: uuid.UUID) -> HttpResponse:
         people = [d.engineer for d in decisions] + [p.by for p in pauses]
         people += [person for h in handoffs for person in (h.from_engineer, h.to_engineer)]
         timeline_cache_key = fragment_key(
-            template_digest("sessions/detail.html"),
+            release.digest("sessions/detail.html"),
             session.pk,
             session.revision,
             settings.IDLE_AFTER_MINUTES,

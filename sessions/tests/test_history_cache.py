@@ -482,5 +482,5 @@ def test_a_deployment_reads_no_page_stored_by_the_release_before(
     charlie_client.get(URL)
     poison()
     assert STALE in charlie_client.get(URL).content.decode()
-    monkeypatch.setattr(release, "digest", lambda template_name: "the next release")
+    monkeypatch.setattr(release, "digest", lambda template_name: "next-release")
     assert STALE not in charlie_client.get(URL).content.decode()

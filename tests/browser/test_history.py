@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -601,3 +602,29 @@ def test_it_shows_ignored_filters(engineer_page, history):
     expect(alert).to_contain_text("Started from “2026-02-31” was ignored")
     expect(page.get_by_role("article")).to_have_count(4)
     assert_accessible(page)
+
+
+def test_a_stored_page_counts_closes_and_starts_like_a_fresh_one(
+    engineer_page, alice, history, settings
+):
+    # With a shared cache the second load is the stored page (sessions.pages): its
+    # running times and this browser's CSRF token were filled in at the load.
+    settings.SHARED_CACHE = True
+    page = engineer_page
+    page.goto(HISTORY)
+    page.reload()
+    assert [key for key in cache._cache if ":page:" in key]
+    running = card(page, "T-1042").locator("[data-elapsed-since]")
+    shown = running.text_content()
+    expect(running).not_to_have_text(shown, timeout=3_000)  # app.js counts on from it
+
+    close_button(page, "T-1042").click()
+    popover = card(page, "T-1042").get_by_role("dialog")
+    popover.get_by_label("Outcome").select_option("workaround")
+    popover.get_by_role("button", name="Confirm").click()  # htmx: the page's X-CSRFToken
+    expect(card(page, "T-1042").locator(".badge-outcome")).to_have_text("Workaround")
+
+    page.reload()  # the close made a new version of the page
+    card(page, "T-1045").get_by_role("button", name="Start").click()  # the form's own token
+    expect(page).to_have_url(re.compile(rf"/sessions/{history['prepared'].pk}/"))
+    assert Session.objects.get(pk=history["prepared"].pk).started_at is not None

@@ -665,8 +665,13 @@ def load_run(bench: Bench, fx: dict, args) -> None:
     from django.conf import settings
     from django.urls import reverse
 
-    client = bench.client_for(fx["manager"])
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    def cookie_of(user) -> str:
+        client = bench.client_for(user)
+        return (
+            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
+
+    manager, engineer = cookie_of(fx["manager"]), cookie_of(fx["engineer"])
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}
     gunicorn = subprocess.Popen(
@@ -687,13 +692,16 @@ def load_run(bench: Bench, fx: dict, args) -> None:
         else:
             raise RuntimeError("gunicorn did not start")
         wrk = shutil.which("wrk")
+        history = reverse("sessions:history")
         targets = [
-            ("/healthz", reverse("healthz")),
-            ("floor 1 view", f"/bench/floor/{fx['detail'].pk}"),
-            ("manager history page 1", reverse("sessions:history")),
+            ("/healthz", reverse("healthz"), manager),
+            ("floor 1 view", f"/bench/floor/{fx['detail'].pk}", manager),
+            ("manager history page 1", history, manager),
+            ("manager history page 200", f"{history}?page=200", manager),
+            ("engineer history", history, engineer),
         ]
         results = {}
-        for name, path in targets:
+        for name, path, cookie in targets:
             # Warm both workers (connections, template caches) before measuring.
             python_load(port, path, cookie, 2, 4)
             if wrk:
@@ -714,7 +722,7 @@ def load_run(bench: Bench, fx: dict, args) -> None:
             os.killpg(gunicorn.pid, signal.SIGKILL)
             gunicorn.wait()
     tool = "wrk -t2 -c4" if shutil.which("wrk") else "python, 4 connections"
-    # Issue 20: the history page under load at ≥ 0.12× /healthz's rate in the same
+    # Issue 20: the history pages under load at ≥ 0.12× /healthz's rate in the same
     # run (stretch 0.20); the floor view's ratio is printed alongside.
     health_rps = results["/healthz"][0]
     for name, (rps, p99) in results.items():
@@ -725,7 +733,7 @@ def load_run(bench: Bench, fx: dict, args) -> None:
         )
         if name != "/healthz":
             row.ratio, row.ratio_of = rps / health_rps, "/healthz req/s"
-        if name == "manager history page 1":
+        if "history" in name:
             row.target = "≥ 0.12× /healthz req/s (stretch 0.20)"
             row.met = rps / health_rps >= 0.12
         bench.rows.append(row)

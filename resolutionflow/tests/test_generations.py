@@ -101,20 +101,21 @@ def test_both_permission_sets_come_in_one_round_trip(charlie, reads):
     assert sorted(key.split(":")[1] for key in reads[1][1]) == ["group", "user"]
 
 
+def project_at(root, settings, *, templates: bool) -> None:
+    """A project of its own under `root`: its apps' folders, and `root/templates` if asked."""
+    settings.BASE_DIR = root
+    settings.STATICFILES_DIRS = []
+    backend = "django.template.backends.django.DjangoTemplates"
+    settings.TEMPLATES = [{"BACKEND": backend, "DIRS": [root / "templates"]}] if templates else []
+
+
 def test_the_release_digest_follows_an_edited_template(tmp_path, settings):
     from django.template.autoreload import reset_loaders
 
     (tmp_path / "templates").mkdir()
     page = tmp_path / "templates" / "page.html"
     page.write_text("<p>one</p>")
-    settings.BASE_DIR = tmp_path
-    settings.STATICFILES_DIRS = []
-    settings.TEMPLATES = [
-        {
-            "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "DIRS": [tmp_path / "templates"],
-        }
-    ]
+    project_at(tmp_path, settings, templates=True)
     first = release.digest("page.html")
     page.write_text("<p>two</p>")
     assert release.digest("page.html") == first  # once per process (a deployment restarts)
@@ -126,9 +127,7 @@ def test_the_release_digest_covers_the_apps_code(tmp_path, settings):
     (tmp_path / "sessions").mkdir()
     code = tmp_path / "sessions" / "views.py"
     code.write_text("ANSWER = 1\n")
-    settings.BASE_DIR = tmp_path
-    settings.STATICFILES_DIRS = []
-    settings.TEMPLATES = []
+    project_at(tmp_path, settings, templates=False)
     first = release._compute()
     code.write_text("ANSWER = 2\n")
     second = release._compute()

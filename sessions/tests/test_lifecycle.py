@@ -149,6 +149,41 @@ def test_it_hands_a_session_to_a_colleague(session, alice, bob, clock):
     assert not Session.objects.handed_to(bob).exists()
 
 
+def test_an_engineer_sees_their_own_sessions_and_those_they_handed_on(
+    session, alice, bob, version, clock
+):
+    """The one visibility rule, counted and paged alike on both databases; on
+    PostgreSQL the handed-on ids are one array (an index probe each side of the OR)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    handed_on = services.session_create(tree=version.tree, engineer=alice, ticket_ref="T-10")
+    services.session_hand_off(
+        session=handed_on,
+        to=bob,
+        by=alice,
+        note="Over to you",
+        decision_id=open_step(handed_on).pk,
+    )
+    bobs = services.session_create(tree=version.tree, engineer=bob, ticket_ref="T-11")
+    dana = UserFactory(username="dana", groups=["Engineers"])
+    services.session_create(tree=version.tree, engineer=dana, ticket_ref="T-12")
+
+    with CaptureQueriesContext(connection) as queries:
+        visible = Session.objects.visible_to(alice)
+        assert visible.count() == 2
+        assert set(visible.values_list("ticket_ref", flat=True)) == {"T-9", "T-10"}
+    assert set(Session.objects.visible_to(bob).values_list("pk", flat=True)) == {
+        handed_on.pk,
+        bobs.pk,
+    }
+    if connection.vendor == "postgresql":
+        reads = [q["sql"] for q in queries if 'FROM "flow_sessions_session"' in q["sql"]]
+        assert len(reads) == 2 and all("= ANY(ARRAY(SELECT" in sql for sql in reads)
+    # Someone who handed nothing on sees their own sessions only: an empty array.
+    assert list(Session.objects.visible_to(dana).values_list("ticket_ref", flat=True)) == ["T-12"]
+
+
 @pytest.mark.parametrize("case", ["self", "inactive", "completed", "no-note"])
 def test_it_refuses_a_hand_off_it_cannot_make(session, alice, bob, case):
     to = bob

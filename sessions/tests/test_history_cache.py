@@ -277,6 +277,45 @@ def test_a_hand_off_moves_the_session_into_the_colleagues_total(
     assert "1 session" in bob_client.get(URL).content.decode()
 
 
+def tickets(response) -> list[str]:
+    return re.findall(r"\bT-\d+\b", "".join(ARTICLE_TEXT.findall(response.content.decode())))
+
+
+ARTICLE_TEXT = re.compile(r"<article[^>]*>(.*?)</article>", re.S)
+
+
+def test_a_whole_historys_pages_follow_new_deleted_and_handed_on_sessions(
+    charlie_client, bob_client, alice, bob, vpn, clock
+):
+    # A whole history's pages keep their ids in the cache until its generation changes.
+    sessions = []
+    for i in range(26):
+        sessions.append(start(alice, vpn, ticket_ref=f"T-{i}"))
+        clock.advance(60)
+    assert tickets(charlie_client.get(URL, {"page": "2"})) == ["T-0"]
+    start(bob, vpn, ticket_ref="T-26")
+    assert tickets(charlie_client.get(URL, {"page": "2"})) == ["T-1", "T-0"]
+    # (Sessions are kept; a deletion in the shell, say, still moves the pages.)
+    sessions[0].decisions.all().delete()
+    sessions[0].delete()
+    assert tickets(charlie_client.get(URL, {"page": "2"})) == ["T-1"]
+    assert tickets(bob_client.get(URL)) == ["T-26"]
+    services.session_hand_off(session=sessions[5], to=bob, by=alice, note="over to you")
+    assert tickets(bob_client.get(URL)) == ["T-26", "T-5"]
+
+
+def test_a_cached_list_of_ids_never_shows_what_the_viewer_may_not_see(
+    alice_client, alice, bob, vpn
+):
+    own = start(alice, vpn, ticket_ref="T-1")
+    theirs = start(bob, vpn, ticket_ref="T-2")
+    alice_client.get(URL)
+    [key] = [key for key in cache._cache if f":count:{alice.pk}:ids:1:" in key]
+    total, number, _ = cache.get(key.split(":", 2)[2])
+    cache.set(key.split(":", 2)[2], (total + 1, number, [theirs.pk, own.pk]))
+    assert tickets(alice_client.get(URL)) == ["T-1"]
+
+
 def test_signing_in_does_not_renew_the_generation(alice, vpn):
     from sessions.cards import history_generation
 
@@ -382,7 +421,8 @@ def test_a_page_is_stored_once_and_then_read_with_two_queries(
     assert len(page_keys()) == 1
     poison()
     # The browser's session (production reads it from Redis: SESSION_ENGINE), the
-    # signed-in user, and the page's ids with their revisions: nothing else.
+    # signed-in user, and the revisions of the page's sessions (its ids come from
+    # the cache): nothing else.
     with django_assert_num_queries(3):
         again = charlie_client.get(URL)
     assert STALE in card(again, done)

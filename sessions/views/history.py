@@ -8,8 +8,9 @@ to the detail page); `close_form` is the form a popover loads when it opens.
 
 Query budget: the history page makes a constant number of queries whatever
 the number of sessions (asserted in the tests). Django's Paginator counts the
-filtered sessions (one COUNT; a whole, unfiltered history's total comes from
-the cache), the page's 25 ids are picked (an index walk), then its cards arrive
+filtered sessions (one COUNT) and the page's 25 ids are picked (an index walk);
+a whole, unfiltered history's total and page of ids come from the cache, and
+only their revisions are read, by primary key. Then its cards arrive
 in one query with each card's current step (a correlated subquery on the
 one-open-step index, for those 25 rows only), so there is no prefetch; the
 filter options are one query per list, cached. The cards themselves are
@@ -91,23 +92,44 @@ def _page(filtered: SessionQuerySet, raw_number: str | None, *, count_scope: str
     cached page's key is made of; `_load_cards` loads the cards); a stale page number
     shows the last page.
 
-    With `count_scope` (a whole history, no filter) the total comes from the
-    cache until the history's generation changes (sessions.cards): counting a
-    year's 100,000 sessions is most of the page's SQL otherwise.
+    With `count_scope` (a whole history, no filter) the total and the page's ids
+    come from the cache until the history's generation changes (sessions.cards):
+    which sessions a whole history holds, and in what order, changes only when
+    one is created, deleted or handed to someone else, and each of those renews
+    it. Only the revisions are read then, by primary key: a deep page costs what
+    the first does, where counting a year's 100,000 sessions, or walking 5,000
+    index entries to page 200, is most of the page's SQL.
     """
-    ids = filtered.order_by("-created_at", "-pk").values_list("pk", "revision")
+    ordered = filtered.order_by("-created_at", "-pk")
     try:
         # `get_page` would show the last page for 0 or a negative number; those
         # mean the start.
         number = max(1, int(raw_number or 1))
     except ValueError:
         number = 1
-    paginator = Paginator(ids, PER_PAGE)
-    if count_scope:
-        paginator.count = cached_for_history(count_scope, ids.count)
-    page = paginator.get_page(number)
-    page.object_list = list(page.object_list)
-    return page
+    if not count_scope:
+        page = Paginator(ordered.values_list("pk", "revision"), PER_PAGE).get_page(number)
+        page.object_list = list(page.object_list)
+        return page
+
+    picked: list = []  # the (id, revision) pairs, when the ids are read now
+
+    def pick() -> tuple[int, int, list]:
+        paginator = Paginator(ordered.values_list("pk", "revision"), PER_PAGE)
+        paginator.count = cached_for_history(count_scope, ordered.count)
+        page = paginator.get_page(number)
+        picked.extend(page.object_list)
+        return paginator.count, page.number, [pk for pk, _ in picked]
+
+    total, number, pks = cached_for_history(f"{count_scope}:ids:{number}", pick)
+    if not picked:
+        # Through `filtered` still: a list cached before the viewer's permissions
+        # changed never shows a session they may no longer see.
+        revisions = dict(filtered.filter(pk__in=pks).values_list("pk", "revision"))
+        picked = [(pk, revisions[pk]) for pk in pks if pk in revisions]
+    paginator = Paginator(ordered.values_list("pk", "revision"), PER_PAGE)
+    paginator.count = total
+    return Page(picked, number, paginator)
 
 
 def _load_cards(page: Page) -> None:
